@@ -1,0 +1,1 @@
+"""Analysis of run directories (it reads runs; it never imports agents)."""

@@ -1,0 +1,50 @@
+"""Figures from run directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from plastix.run.logging import read_metrics  # noqa: E402
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 and its Student-t confidence interval (NaNs ignored); one seed: no width."""
+    n = np.sum(~np.isnan(values), axis=0)
+    mean = np.nanmean(values, axis=0)
+    sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if values.shape[0] > 1 \
+        else np.zeros_like(mean)
+    half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.nan_to_num(sem)
+    return mean, mean - half, mean + half
+
+
+def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
+    """Episode return and success rate against env steps: mean and 95% CI over seeds."""
+    rows = read_metrics(run_dir)
+    steps = np.array([r["step"] for r in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in zip(axes, ("episode_return", "success_rate"),
+                              ("episode return", "success rate"), strict=True):
+        vals = np.array([[np.nan if v is None else v for v in r[key]] for r in rows]).T
+        mean, lo, hi = mean_ci(vals)
+        if key == "success_rate":
+            lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+        ax.plot(steps, mean, color="C0", label=f"mean of {vals.shape[0]} seeds")
+        ax.fill_between(steps, lo, hi, color="C0", alpha=0.25, label="95% CI")
+        ax.set_xlabel("environment steps (per seed)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right")
+    fig.suptitle(Path(run_dir).name)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

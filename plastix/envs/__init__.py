@@ -1,0 +1,22 @@
+"""Environments behind one batched, functional interface; `make` builds any registered id."""
+
+from plastix.envs.api import (
+    Box,
+    Discrete,
+    Env,
+    EnvSpec,
+    HostVecEnv,
+    UnknownEnvError,
+    check_env_id,
+    list_envs,
+    make,
+    register,
+)
+from plastix.envs.grid.registry import register_all as _register_grid
+
+_register_grid()
+
+__all__ = [
+    "Box", "Discrete", "Env", "EnvSpec", "HostVecEnv", "UnknownEnvError",
+    "check_env_id", "list_envs", "make", "register",
+]

@@ -1,0 +1,222 @@
+"""The environment contract: spaces, the functional JAX `Env` base, the host-env protocol, the registry.
+
+JAX envs are pure and gymnax-shaped: ``reset(key, params) -> (obs, state)`` and
+``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)`` for ONE
+environment; callers ``vmap`` them. ``step`` auto-resets: when an episode ends it returns the first
+observation and state of the next episode, while ``reward``/``terminated``/``truncated`` describe the
+transition that ended it and ``info["final_obs"]`` holds the observation it ended on (needed to
+bootstrap a truncated episode).
+
+Host envs (ALE, Meta-World, MuJoCo) are already batched and stepped outside ``jit``; they follow
+`HostVecEnv`, numpy in and out, with the same field meanings.
+"""
+
+from __future__ import annotations
+
+import abc
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+# --------------------------------------------------------------------------- spaces
+@dataclass(frozen=True)
+class Discrete:
+    """``n`` actions or values, ``0 .. n-1``."""
+
+    n: int
+    dtype: Any = jnp.int32
+    kind: ClassVar[str] = "discrete"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        return jax.random.randint(key, (), 0, self.n, dtype=self.dtype)
+
+    def contains(self, x: Any) -> bool:
+        x = np.asarray(x)
+        return x.shape == () and np.issubdtype(x.dtype, np.integer) and 0 <= int(x) < self.n
+
+
+@dataclass(frozen=True)
+class Box:
+    """A bounded array space; ``low``/``high`` are scalars broadcast over ``shape``."""
+
+    low: float
+    high: float
+    shape: tuple[int, ...]
+    dtype: Any = jnp.float32
+    kind: ClassVar[str] = "continuous"
+
+    def sample(self, key: jax.Array) -> jax.Array:
+        if jnp.issubdtype(self.dtype, jnp.integer):
+            return jax.random.randint(
+                key, self.shape, int(self.low), int(self.high) + 1, dtype=jnp.int32
+            ).astype(self.dtype)
+        return jax.random.uniform(key, self.shape, self.dtype, self.low, self.high)
+
+    def contains(self, x: Any) -> bool:
+        x = np.asarray(x)
+        return x.shape == tuple(self.shape) and bool(np.all(x >= self.low) & np.all(x <= self.high))
+
+
+@dataclass(frozen=True)
+class DictSpace:
+    """A mapping of named sub-spaces (observations with several fields)."""
+
+    spaces: tuple[tuple[str, Any], ...]
+    kind: ClassVar[str] = "dict"
+
+    def __getitem__(self, name: str) -> Any:
+        return dict(self.spaces)[name]
+
+    def sample(self, key: jax.Array) -> dict[str, jax.Array]:
+        keys = jax.random.split(key, len(self.spaces))
+        return {name: sp.sample(k) for (name, sp), k in zip(self.spaces, keys, strict=True)}
+
+
+Space = Discrete | Box | DictSpace
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an agent needs to know about an env before it sees one step."""
+
+    env_id: str
+    observation_space: Space
+    action_space: Space
+    max_steps: int
+    on_device: bool  # True: pure JAX, runs under jit; False: host-stepped (numpy)
+
+
+# --------------------------------------------------------------------------- JAX envs
+class Env(abc.ABC):
+    """Base class of pure JAX environments; subclasses implement `reset_env`, `step_env`, `observe`."""
+
+    env_id: str
+
+    @property
+    def default_params(self) -> Any:
+        return None
+
+    @property
+    @abc.abstractmethod
+    def observation_space(self) -> Space:
+        """What `observe` returns."""
+
+    @property
+    @abc.abstractmethod
+    def action_space(self) -> Space:
+        """What `step` accepts."""
+
+    @property
+    @abc.abstractmethod
+    def max_steps(self) -> int:
+        """Episode length at which `step` truncates."""
+
+    @property
+    def spec(self) -> EnvSpec:
+        return EnvSpec(
+            self.env_id, self.observation_space, self.action_space, self.max_steps, True
+        )
+
+    @abc.abstractmethod
+    def reset_env(self, key: jax.Array, params: Any) -> Any:
+        """Sample the first state of an episode."""
+
+    @abc.abstractmethod
+    def step_env(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any
+    ) -> tuple[Any, jax.Array, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """One transition without auto-reset: (state, reward, terminated, truncated, info)."""
+
+    @abc.abstractmethod
+    def observe(self, state: Any, params: Any) -> Any:
+        """The agent's observation of ``state``."""
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        params = self.default_params if params is None else params
+        state = self.reset_env(key, params)
+        return self.observe(state, params), state
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any = None
+    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+        params = self.default_params if params is None else params
+        key_step, key_reset = jax.random.split(key)
+        next_state, reward, terminated, truncated, info = self.step_env(
+            key_step, state, action, params
+        )
+        final_obs = self.observe(next_state, params)
+        reset_obs, reset_state = self.reset(key_reset, params)
+        done = jnp.logical_or(terminated, truncated)
+        pick = lambda new, cont: jax.tree.map(lambda a, b: jnp.where(done, a, b), new, cont)
+        obs = pick(reset_obs, final_obs)
+        state = pick(reset_state, next_state)
+        info = {**info, "final_obs": final_obs}
+        return obs, state, reward.astype(jnp.float32), terminated, truncated, info
+
+
+# --------------------------------------------------------------------------- host envs
+@runtime_checkable
+class HostVecEnv(Protocol):
+    """A batched env stepped on the host (numpy), auto-resetting like `Env.step`.
+
+    ``step`` returns ``(obs, reward, terminated, truncated, info)`` with a leading ``num_envs`` axis
+    and ``info["final_obs"]`` set where an episode ended.
+    """
+
+    num_envs: int
+    spec: EnvSpec
+
+    def reset(self, seed: int) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- registry
+class UnknownEnvError(ValueError):
+    """Raised for an env id that is not registered; the message lists close matches."""
+
+
+_REGISTRY: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {}
+
+
+def register(env_id: str, factory: Callable[..., Any], **defaults: Any) -> None:
+    """Register ``factory(**defaults, **overrides)`` under ``env_id``."""
+    if env_id in _REGISTRY:
+        raise ValueError(f"env id {env_id!r} is already registered")
+    _REGISTRY[env_id] = (factory, defaults)
+
+
+def list_envs(prefix: str = "") -> list[str]:
+    """Every registered env id (optionally only those starting with ``prefix``), sorted."""
+    return sorted(e for e in _REGISTRY if e.startswith(prefix))
+
+
+def check_env_id(env_id: Any) -> None:
+    """Fail with close matches when ``env_id`` is not registered."""
+    if not isinstance(env_id, str) or env_id not in _REGISTRY:
+        close = difflib.get_close_matches(str(env_id), list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownEnvError(
+            f"env: unknown env id {env_id!r}.{hint} "
+            f"`plastix.envs.list_envs()` lists all {len(_REGISTRY)} ids."
+        )
+
+
+def make(env_id: str, **kwargs: Any) -> Any:
+    """Build a registered environment; ``kwargs`` override the id's defaults."""
+    check_env_id(env_id)
+    factory, defaults = _REGISTRY[env_id]
+    return factory(env_id=env_id, **{**defaults, **kwargs})

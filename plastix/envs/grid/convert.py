@@ -1,0 +1,39 @@
+"""Import a Farama ``minigrid`` env's current state, so both implementations can step one layout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from plastix.envs.grid.entities import CELL_CHANNELS, EMPTY_CELL, OBJ, COLOR
+from plastix.envs.grid.state import GridState, new_state
+
+
+def encode_object(obj: Any) -> np.ndarray:
+    """A minigrid ``WorldObj`` (or None) as a plastix cell, box content included."""
+    if obj is None:
+        return EMPTY_CELL.copy()
+    c = np.zeros(CELL_CHANNELS, np.uint8)
+    c[:3] = obj.encode()
+    inner = getattr(obj, "contains", None)
+    if inner is not None:
+        c[3], c[4] = OBJ[inner.type], COLOR[inner.color]
+    return c
+
+
+def from_minigrid(env: Any) -> GridState:
+    """A `GridState` equal to a reset (or stepped) ``minigrid`` env: grid, agent, carrying, steps."""
+    base = env.unwrapped
+    grid = np.stack(
+        [
+            np.stack([encode_object(base.grid.get(x, y)) for y in range(base.height)])
+            for x in range(base.width)
+        ]
+    )
+    state = new_state(jnp.asarray(grid), np.asarray(base.agent_pos), int(base.agent_dir))
+    return state.replace(
+        carrying=jnp.asarray(encode_object(base.carrying)),
+        step_count=jnp.asarray(base.step_count, jnp.int32),
+    )

@@ -1,0 +1,78 @@
+"""`GridEnv`: one MiniGrid family = a layout generator + task rules + the shared dynamics/observations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from plastix.envs.api import Box, Discrete, Env, Space
+from plastix.envs.grid.dynamics import NUM_ACTIONS, Transition, move
+from plastix.envs.grid.observations import egocentric, full_grid
+from plastix.envs.grid.rewards import goal_or_lava, truncated
+from plastix.envs.grid.state import GridState
+
+Layout = Callable[[jax.Array], GridState]
+Rules = Callable[[GridState, Transition, int], tuple[jax.Array, jax.Array, jax.Array]]
+OBSERVATIONS = ("egocentric", "full")
+
+
+@dataclass(frozen=True, eq=False)
+class GridEnv(Env):
+    """A JAX MiniGrid environment (one env; vmap for batches).
+
+    ``layout(key)`` samples the first state of an episode (MiniGrid's ``_gen_grid``), ``rules``
+    turns a transition into ``(reward, terminated, success)``. ``observation`` is ``"egocentric"``
+    (MiniGrid's ``image``, ``uint8[V, V, 3]``) or ``"full"`` (``FullyObsWrapper``'s ``uint8[W, H, 3]``).
+    """
+
+    env_id: str
+    width: int
+    height: int
+    layout: Layout
+    max_episode_steps: int
+    rules: Rules = goal_or_lava
+    see_through_walls: bool = False
+    view_size: int = 7
+    observation: str = "egocentric"
+
+    def __post_init__(self) -> None:
+        if self.observation not in OBSERVATIONS:
+            raise ValueError(
+                f"observation: {self.observation!r} is not one of {', '.join(OBSERVATIONS)}"
+            )
+        if self.view_size < 3 or self.view_size % 2 == 0:
+            raise ValueError(f"view_size: must be odd and >= 3, got {self.view_size}")
+        if self.max_episode_steps <= 0:
+            raise ValueError(f"max_steps: must be positive, got {self.max_episode_steps}")
+
+    @property
+    def max_steps(self) -> int:
+        return self.max_episode_steps
+
+    @property
+    def observation_space(self) -> Space:
+        if self.observation == "full":
+            return Box(0, 255, (self.width, self.height, 3), jnp.uint8)
+        return Box(0, 255, (self.view_size, self.view_size, 3), jnp.uint8)
+
+    @property
+    def action_space(self) -> Space:
+        return Discrete(NUM_ACTIONS)
+
+    def reset_env(self, key: jax.Array, params: Any = None) -> GridState:
+        return self.layout(key)
+
+    def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: Any = None):
+        next_state, tr = move(state, jnp.asarray(action, jnp.int32))
+        reward, terminated, success = self.rules(next_state, tr, self.max_episode_steps)
+        trunc = truncated(next_state, self.max_episode_steps)
+        return next_state, reward, terminated, trunc, {"success": success}
+
+    def observe(self, state: GridState, params: Any = None) -> jax.Array:
+        if self.observation == "full":
+            return full_grid(state)
+        return egocentric(state, self.view_size, self.see_through_walls)

@@ -1,0 +1,65 @@
+"""Building blocks of layout generators: walls, uniform placement in free cells."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plastix.envs.grid.entities import CELL_CHANNELS, EMPTY, EMPTY_CELL, TYPE, WALL_CELL
+
+
+def walled_grid(width: int, height: int) -> np.ndarray:
+    """An empty ``uint8[W, H, 5]`` grid inside a border of walls (``Grid.wall_rect(0, 0, W, H)``)."""
+    grid = np.broadcast_to(EMPTY_CELL, (width, height, CELL_CHANNELS)).copy()
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = WALL_CELL
+    return grid
+
+
+def region_mask(width: int, height: int, x0, y0, w, h) -> jax.Array:
+    """Cells with ``x0 <= x < x0 + w`` and ``y0 <= y < y0 + h`` (bounds may be traced)."""
+    x = jnp.arange(width)[:, None]
+    y = jnp.arange(height)[None, :]
+    return (x >= x0) & (x < x0 + w) & (y >= y0) & (y < y0 + h)
+
+
+def free_mask(grid: jax.Array, agent_pos: jax.Array | None = None) -> jax.Array:
+    """Empty cells not under the agent: where ``MiniGridEnv.place_obj`` may put something."""
+    free = grid[..., TYPE] == EMPTY
+    if agent_pos is not None:
+        free = free & ~at(grid, agent_pos)[..., 0]
+    return free
+
+
+def uniforms(key: jax.Array, n: int) -> jax.Array:
+    """``n`` uniforms in [0, 1) from one PRNG call: layouts draw everything they need at once."""
+    return jax.random.uniform(key, (n,))
+
+
+def randint(u: jax.Array, low, high) -> jax.Array:
+    """An integer uniform in ``[low, high)`` from one uniform ``u`` (``MiniGridEnv._rand_int``)."""
+    return (low + jnp.floor(u * (high - low))).astype(jnp.int32)
+
+
+def sample_cell(u: jax.Array, mask: jax.Array) -> jax.Array:
+    """A uniformly random ``(x, y)`` among the True cells of ``mask`` (rejection sampling's law).
+
+    The uniform ``u`` picks the k-th free cell in x-major order: one draw instead of one per cell.
+    """
+    flat = mask.reshape(-1)
+    count = jnp.cumsum(flat)
+    k = jnp.floor(u * count[-1]).astype(count.dtype)
+    idx = jnp.argmax(count > k)
+    return jnp.stack([idx // mask.shape[1], idx % mask.shape[1]]).astype(jnp.int32)
+
+
+def at(grid: jax.Array, pos) -> jax.Array:
+    """Boolean ``[W, H, 1]`` mask of one cell; selects with it fuse, where scatters would not."""
+    x = jnp.arange(grid.shape[0])[:, None, None]
+    y = jnp.arange(grid.shape[1])[None, :, None]
+    return (x == pos[0]) & (y == pos[1])
+
+
+def put(grid: jax.Array, pos, cell) -> jax.Array:
+    """``grid`` with ``cell`` written at ``pos``."""
+    return jnp.where(at(grid, pos), jnp.asarray(cell, grid.dtype), grid)

@@ -1,0 +1,14 @@
+"""Registers every JAX MiniGrid family under MiniGrid's own ids."""
+
+from __future__ import annotations
+
+from plastix.envs.api import register
+from plastix.envs.grid.layouts import doorkey, empty
+
+FAMILIES = (empty, doorkey)
+
+
+def register_all() -> None:
+    for family in FAMILIES:
+        for env_id, defaults in family.IDS.items():
+            register(env_id, family.make, **defaults)

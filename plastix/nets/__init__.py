@@ -1,0 +1,1 @@
+"""Networks: torsos, heads, and the modules agents build from them."""

@@ -1,0 +1,205 @@
+"""Run configuration: frozen dataclasses, recipes, and validation that fails before any compilation."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plastix.agents import AGENTS, PPOConfig
+from plastix.envs import check_env_id, make
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type, or incompatible with another."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One training run: env x agent x budget x seeds, and where its outputs go."""
+
+    env: str = "MiniGrid-DoorKey-5x5-v0"
+    """Registered env id (``plastix envs list``)."""
+    agent: str = "ppo"
+    """Agent name; one of plastix.agents.AGENTS."""
+    total_steps: int = 1_000_000
+    """Environment steps per seed (rounded up to whole chunks of updates)."""
+    seeds: int = 4
+    """Number of independent seeds, trained together (vmapped, sharded over devices)."""
+    seed: int = 0
+    """First seed; seed i uses PRNGKey(seed + i)."""
+    observation: str = "egocentric"
+    """Gridworld observation: egocentric (MiniGrid's image) or full (the whole grid)."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO hyper-parameters."""
+    log_every: int = 65_536
+    """Environment steps per seed between log lines, checkpoints and progress updates."""
+    eval_episodes: int = 64
+    """Episodes per seed in the final evaluation (sampled actions)."""
+    out_dir: str = "runs"
+    """Directory that holds run directories."""
+    name: str = ""
+    """Run directory name under out_dir; default: <env>_<agent>_<timestamp>."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` matches a (simple) field annotation: scalars, tuples, unions, dataclasses."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if origin is tuple:
+        args = typing.get_args(annotation)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(args) == len(value) and all(map(_type_ok, value, args))
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+def _check_types(obj: Any, prefix: str = "") -> None:
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, name = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(hints[f.name]):
+            if not isinstance(value, hints[f.name]):
+                raise ConfigError(f"{name}: expected a {hints[f.name].__name__}, got {value!r}")
+            _check_types(value, name + ".")
+        elif not _type_ok(value, hints[f.name]):
+            raise ConfigError(
+                f"{name}: expected {getattr(hints[f.name], '__name__', hints[f.name])}, "
+                f"got {type(value).__name__} {value!r}"
+            )
+
+
+def _positive(obj: Any, names: tuple[str, ...], prefix: str) -> None:
+    for n in names:
+        if getattr(obj, n) <= 0:
+            raise ConfigError(f"{prefix}{n}: must be positive, got {getattr(obj, n)!r}")
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check types, ranges and compatibility of ``config``; raises `ConfigError` naming the field."""
+    _check_types(config)
+    _positive(config, ("total_steps", "seeds", "log_every", "eval_episodes"), "")
+    if config.agent not in AGENTS:
+        close = difflib.get_close_matches(config.agent, list(AGENTS), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(
+            f"agent: unknown agent {config.agent!r}{hint}; accepted: {', '.join(AGENTS)}"
+        )
+    try:
+        check_env_id(config.env)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    p = config.ppo
+    _positive(p, ("num_envs", "num_steps", "update_epochs", "num_minibatches", "lr",
+                  "max_grad_norm"), "ppo.")
+    if p.batch_size % p.num_minibatches:
+        raise ConfigError(
+            f"ppo.num_minibatches: {p.num_minibatches} must divide num_envs * num_steps = "
+            f"{p.batch_size}"
+        )
+    for n in ("gamma", "gae_lambda"):
+        if not 0.0 <= getattr(p, n) <= 1.0:
+            raise ConfigError(f"ppo.{n}: must lie in [0, 1], got {getattr(p, n)}")
+    if not p.hidden or any(h <= 0 for h in p.hidden):
+        raise ConfigError(f"ppo.hidden: needs positive layer widths, got {p.hidden}")
+    from plastix.nets.torsos import ACTIVATIONS
+
+    if p.activation not in ACTIVATIONS:
+        raise ConfigError(
+            f"ppo.activation: {p.activation!r} is not one of {', '.join(ACTIVATIONS)}"
+        )
+    spec = build_env(config).spec
+    kinds = AGENTS[config.agent].action_kinds
+    if spec.action_space.kind not in kinds:
+        raise ConfigError(
+            f"agent: {config.agent} supports {', '.join(kinds)} action spaces, but env "
+            f"{config.env} has a {spec.action_space.kind} action space"
+        )
+    return config
+
+
+def build_env(config: RunConfig) -> Any:
+    """The env ``config`` names, with its observation option."""
+    try:
+        return make(config.env, observation=config.observation)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"observation: {err}") from None
+
+
+# --------------------------------------------------------------------------- dict / YAML
+def to_dict(config: RunConfig) -> dict[str, Any]:
+    """A plain dict (tuples as lists) for YAML."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple | list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(config))
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(
+                f"{prefix}{key}: unknown field{hint}; accepted: {', '.join(names)}"
+            )
+        if dataclasses.is_dataclass(hints[key]):
+            value = _from_dict(hints[key], value, f"{prefix}{key}.")
+        elif typing.get_origin(hints[key]) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    """A `RunConfig` from a (possibly partial) mapping; unknown keys are errors."""
+    return _from_dict(RunConfig, data)
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def load_recipe(name: str) -> RunConfig:
+    """The preset ``recipes/<name>.yaml`` as a config (fields it omits keep their defaults)."""
+    path = RECIPES_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"recipe: unknown recipe {name!r}; accepted: {', '.join(list_recipes())}")
+    return from_dict(yaml.safe_load(path.read_text()) or {})
+
+
+def save_yaml(config: RunConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def load_yaml(path: Path) -> RunConfig:
+    return from_dict(yaml.safe_load(path.read_text()) or {})

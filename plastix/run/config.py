@@ -138,11 +138,17 @@ def validate(config: RunConfig) -> RunConfig:
 
 
 def build_env(config: RunConfig) -> Any:
-    """The env ``config`` names, with its observation option."""
+    """The env ``config`` names, with its observation option (gridworlds take one)."""
+    if config.observation == RunConfig.observation:
+        return make(config.env)
     try:
         return make(config.env, observation=config.observation)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"observation: {err}") from None
+    except TypeError:
+        raise ConfigError(
+            f"observation: env {config.env} has no observation option; leave the default"
+        ) from None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 # --------------------------------------------------------------------------- dict / YAML

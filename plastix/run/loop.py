@@ -108,17 +108,39 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int):
     return update
 
 
-def make_chunk(env: Any, agent: Any, num_envs: int, num_steps: int, updates_per_chunk: int):
-    """Jitted ``Runner[seeds] -> (Runner[seeds], metrics[seeds, updates])``."""
+def make_chunk(env: Any, agent: Any, num_envs: int, num_steps: int, updates_per_chunk: int,
+               num_seeds: int = 1):
+    """Jitted ``Runner[seeds] -> (Runner[seeds], metrics[seeds, updates])``.
+
+    With several devices and a seed count they divide, each device runs its own seeds
+    (``shard_map``): seeds never communicate, so no collective is ever needed.
+    """
     update = make_update(env, agent, num_envs, num_steps)
 
     def chunk(runner: Runner):
         return jax.lax.scan(update, runner, None, updates_per_chunk)
 
-    return jax.jit(jax.vmap(chunk))
+    return jax.jit(_per_device(jax.vmap(chunk), num_seeds))
 
 
-def make_evaluate(env: Any, agent: Any, num_episodes: int, explore: bool = True):
+def seed_mesh(num_seeds: int) -> Mesh | None:
+    """A 1-D device mesh over seeds, when there are several devices and they divide the seeds."""
+    devices = jax.devices()
+    if len(devices) < 2 or num_seeds % len(devices):
+        return None
+    return Mesh(devices, ("seeds",))
+
+
+def _per_device(fn, num_seeds: int):
+    mesh = seed_mesh(num_seeds)
+    if mesh is None:
+        return fn
+    spec = PartitionSpec("seeds")
+    return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+
+
+def make_evaluate(env: Any, agent: Any, num_episodes: int, explore: bool = True,
+                  num_seeds: int = 1):
     """Jitted ``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``.
 
     Runs ``num_episodes`` fresh envs per seed for one episode each (``max_steps`` scan steps).
@@ -149,13 +171,12 @@ def make_evaluate(env: Any, agent: Any, num_episodes: int, explore: bool = True)
         )
         return {"return": ret, "success": success}
 
-    return jax.jit(jax.vmap(evaluate))
+    return jax.jit(_per_device(jax.vmap(evaluate), num_seeds))
 
 
 def shard_seeds(tree: Any, num_seeds: int) -> Any:
-    """Place the leading (seed) axis across all visible devices when it divides evenly."""
-    devices = jax.devices()
-    if len(devices) < 2 or num_seeds % len(devices):
+    """Place the leading (seed) axis across all visible devices when they divide it evenly."""
+    mesh = seed_mesh(num_seeds)
+    if mesh is None:
         return tree
-    mesh = Mesh(devices, ("seeds",))
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("seeds")))

@@ -71,6 +71,13 @@ def _seed_keys(config: RunConfig) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.seeds)])
 
 
+def _init_runners(env: Any, agent: Any, config: RunConfig) -> Any:
+    """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
+    init) can deadlock on CPU when several host devices share its thread pool."""
+    init = make_init(env, agent, config.ppo.num_envs)
+    return jax.block_until_ready(jax.jit(lambda keys: jax.lax.map(init, keys))(_seed_keys(config)))
+
+
 def _new_run_dir(config: RunConfig) -> Path:
     name = config.name or f"{config.env}_{config.agent}_{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(config.out_dir) / name
@@ -126,8 +133,7 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
     if not resuming:
         save_yaml(config, run_dir / "config.yaml")
 
-    runner = jax.jit(jax.vmap(make_init(env, agent, config.ppo.num_envs)))(_seed_keys(config))
-    runner = shard_seeds(runner, config.seeds)
+    runner = shard_seeds(_init_runners(env, agent, config), config.seeds)
     ckpt = Checkpointer(run_dir / "checkpoints")
     start = 0
     if resuming and ckpt.latest() is not None:
@@ -135,7 +141,7 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         runner = ckpt.restore(start, runner)
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=start * p.steps_per_chunk)
     chunk_fn = make_chunk(env, agent, config.ppo.num_envs, config.ppo.num_steps,
-                          p.updates_per_chunk)
+                          p.updates_per_chunk, config.seeds)
     t = time.perf_counter()
     chunk_fn = chunk_fn.lower(runner).compile()
     compile_s = time.perf_counter() - t
@@ -166,8 +172,9 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         log.close()
         ckpt.close()
 
-    evaluate = make_evaluate(env, agent, config.eval_episodes)
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(config))
+    evaluate = make_evaluate(env, agent, config.eval_episodes, num_seeds=config.seeds)
+    eval_keys = shard_seeds(jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(config)),
+                            config.seeds)
     ev = jax.device_get(evaluate(runner.agent, eval_keys))
     result = TrainResult(
         run_dir=run_dir,
@@ -207,7 +214,7 @@ def final_params(run_dir: str | Path) -> Any:
     p = plan(config)
     env = build_env(config)
     agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates)
-    like = jax.jit(jax.vmap(make_init(env, agent, config.ppo.num_envs)))(_seed_keys(config))
+    like = _init_runners(env, agent, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
         latest = ckpt.latest()

@@ -64,7 +64,7 @@ def test_lava_like_termination_is_not_success_and_done_action_is_noop():
     assert int(nxt.step_count) == 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rollout_fn(env_id):
     env = E.make(env_id)
 

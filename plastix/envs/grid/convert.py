@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.envs.grid.entities import CELL_CHANNELS, EMPTY_CELL, OBJ, COLOR
+from plastix.envs.grid.entities import CELL_CHANNELS, COLOR, EMPTY_CELL, OBJ
 from plastix.envs.grid.state import GridState, new_state
 
 

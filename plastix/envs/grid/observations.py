@@ -57,7 +57,7 @@ def _sweep_row(seed: list, clear: list) -> tuple[list, list]:
 TABLE_MAX_VIEW = 9  # a table has 4**view_size entries: 16K at 7, 262K at 9
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_table(size: int) -> np.ndarray:
     """`_sweep_row` for every (seed bits, clear bits) pair: entry = visible bits | up bits << size."""
     n = 1 << size

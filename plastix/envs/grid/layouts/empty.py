@@ -9,7 +9,14 @@ import jax.numpy as jnp
 
 from plastix.envs.grid.entities import GOAL_CELL
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import free_mask, put, randint, sample_cell, uniforms, walled_grid
+from plastix.envs.grid.layouts.common import (
+    free_mask,
+    put,
+    randint,
+    sample_cell,
+    uniforms,
+    walled_grid,
+)
 from plastix.envs.grid.state import GridState, new_state
 
 

@@ -16,7 +16,8 @@ from plastix.envs.grid.rewards import goal_or_lava, truncated
 from plastix.envs.grid.state import GridState
 
 Layout = Callable[[jax.Array], GridState]
-Rules = Callable[[GridState, Transition, int], tuple[jax.Array, jax.Array, jax.Array]]
+Rules = Callable[[GridState, Transition, int, GridState], tuple[jax.Array, jax.Array, jax.Array]]
+World = Callable[[jax.Array, GridState], GridState]
 OBSERVATIONS = ("egocentric", "full")
 
 
@@ -24,8 +25,10 @@ OBSERVATIONS = ("egocentric", "full")
 class GridEnv(Env):
     """A JAX MiniGrid environment (one env; vmap for batches).
 
-    ``layout(key)`` samples the first state of an episode (MiniGrid's ``_gen_grid``), ``rules``
-    turns a transition into ``(reward, terminated, success)``. ``observation`` is ``"egocentric"``
+    ``layout(key)`` samples the first state of an episode (MiniGrid's ``_gen_grid``); ``world``, if
+    set, changes the world before the agent acts (moving obstacles); ``rules(next_state, transition,
+    max_steps, state_before)`` decide ``(reward, terminated, success)``. Actions ``>= num_actions``
+    act as ``left`` (MiniGrid's Dynamic-Obstacles). ``observation`` is ``"egocentric"``
     (MiniGrid's ``image``, ``uint8[V, V, 3]``) or ``"full"`` (``FullyObsWrapper``'s ``uint8[W, H, 3]``).
     """
 
@@ -35,6 +38,8 @@ class GridEnv(Env):
     layout: Layout
     max_episode_steps: int
     rules: Rules = goal_or_lava
+    world: World | None = None
+    num_actions: int = NUM_ACTIONS
     see_through_walls: bool = False
     view_size: int = 7
     observation: str = "egocentric"
@@ -61,14 +66,20 @@ class GridEnv(Env):
 
     @property
     def action_space(self) -> Space:
-        return Discrete(NUM_ACTIONS)
+        return Discrete(self.num_actions)
 
     def reset_env(self, key: jax.Array, params: Any = None) -> GridState:
         return self.layout(key)
 
     def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: Any = None):
-        next_state, tr = move(state, jnp.asarray(action, jnp.int32))
-        reward, terminated, success = self.rules(next_state, tr, self.max_episode_steps)
+        action = jnp.asarray(action, jnp.int32)
+        if self.num_actions < NUM_ACTIONS:
+            action = jnp.where(action >= self.num_actions, 0, action)
+        before = state
+        if self.world is not None:
+            state = self.world(key, state)
+        next_state, tr = move(state, action)
+        reward, terminated, success = self.rules(next_state, tr, self.max_episode_steps, before)
         trunc = truncated(next_state, self.max_episode_steps)
         return next_state, reward, terminated, trunc, {"success": success}
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from plastix.envs.api import register
-from plastix.envs.grid.layouts import doorkey, empty
+from plastix.envs.grid.layouts import (
+    crossing,
+    distshift,
+    doorkey,
+    dynamic_obstacles,
+    empty,
+    fourrooms,
+    lavagap,
+)
 
-FAMILIES = (empty, doorkey)
+FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles)
 
 
 def register_all() -> None:

@@ -15,7 +15,8 @@ def success_reward(step_count: jax.Array, max_steps: jax.Array | int) -> jax.Arr
     return (1.0 - 0.9 * (step_count / max_steps)).astype(jnp.float32)
 
 
-def goal_or_lava(state: GridState, tr: Transition, max_steps: jax.Array | int):
+def goal_or_lava(state: GridState, tr: Transition, max_steps: jax.Array | int,
+                 before: GridState | None = None):
     """Stepping forward onto the goal succeeds, onto lava fails: (reward, terminated, success)."""
     forward = tr.action == Action.FORWARD
     on_goal = forward & (tr.fwd_cell[TYPE] == GOAL)

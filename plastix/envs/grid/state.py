@@ -28,6 +28,7 @@ class GridState:
     step_count: jax.Array  # int32[]
     mission: jax.Array  # int32[MISSION_LEN]
     target: jax.Array  # int32[4], family-specific target (e.g. a position), -1 when unused
+    objects: jax.Array  # int32[N, 2], positions of objects a family tracks in order (moving obstacles)
 
     @property
     def width(self) -> int:
@@ -39,7 +40,8 @@ class GridState:
 
 
 def new_state(grid: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array,
-              mission: jax.Array | None = None, target: jax.Array | None = None) -> GridState:
+              mission: jax.Array | None = None, target: jax.Array | None = None,
+              objects: jax.Array | None = None) -> GridState:
     """A fresh episode state (empty-handed, step 0)."""
     return GridState(
         grid=grid.astype(jnp.uint8),
@@ -49,4 +51,6 @@ def new_state(grid: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array,
         step_count=jnp.zeros((), jnp.int32),
         mission=jnp.zeros(MISSION_LEN, jnp.int32) if mission is None else jnp.asarray(mission, jnp.int32),
         target=jnp.full(4, -1, jnp.int32) if target is None else jnp.asarray(target, jnp.int32),
+        # one unused (-1) row when nothing is tracked: zero-size arrays cannot be checkpointed
+        objects=jnp.full((1, 2), -1, jnp.int32) if objects is None else jnp.asarray(objects, jnp.int32),
     )

@@ -1,0 +1,147 @@
+"""Random-action throughput of the JAX gridworlds: plastix vs NAVIX vs Farama minigrid, same run.
+
+Each JAX implementation runs ``vmap(step)`` inside ``lax.scan`` under one ``jit`` (auto-reset on),
+with MiniGrid's egocentric 7x7x3 view (NAVIX: ``navix.observations.symbolic_first_person``); compile
+time is measured apart from steps/s. minigrid steps one Python env with random actions.
+
+    python bench/grid_throughput.py [--batches 1 16 256 2048] [--envs Empty-8x8 DoorKey-8x8 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+ENVS = ["Empty-8x8", "DoorKey-8x8", "FourRooms", "KeyCorridorS3R3", "LavaGapS7",
+        "Dynamic-Obstacles-8x8"]
+ENV_IDS = {name: (f"MiniGrid-{name}-v0", f"Navix-{name}-v0") for name in ENVS}
+STEPS = {1: 20_000, 16: 8_000, 256: 2_000, 2048: 500}
+
+
+def _measure(reset, step, num_actions: int, batch: int, horizon: int) -> tuple[float, float]:
+    """(compile seconds, steps per second) of ``horizon`` batched random-action steps."""
+
+    def run(key):
+        state = jax.vmap(reset)(jax.random.split(key, batch))
+
+        def body(state, k):
+            k_act, k_env = jax.random.split(k)
+            actions = jax.random.randint(k_act, (batch,), 0, num_actions)
+            state, obs, reward = jax.vmap(step)(jax.random.split(k_env, batch), state, actions)
+            return state, reward.sum() + obs[:, 0, 0, 0].sum()
+
+        return jax.lax.scan(body, state, jax.random.split(key, horizon))[1].sum()
+
+    t = time.perf_counter()
+    compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
+    compile_s = time.perf_counter() - t
+    jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
+    best = float("inf")
+    for i in range(2):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.PRNGKey(2 + i)))
+        best = min(best, time.perf_counter() - t)
+    return compile_s, batch * horizon / best
+
+
+def plastix_fns(env_id: str):
+    import plastix.envs as E
+
+    if env_id not in E.list_envs():
+        return None
+    env = E.make(env_id)
+
+    def reset(key):
+        return env.reset(key)[1]
+
+    def step(key, state, action):
+        obs, state, reward, *_ = env.step(key, state, action)
+        return state, obs, reward
+
+    return reset, step, env.action_space.n
+
+
+def navix_fns(env_id: str):
+    import navix as nx
+
+    if env_id not in nx.registry():
+        return None
+    env = nx.make(env_id, observation_fn=nx.observations.symbolic_first_person)
+
+    def step(key, timestep, action):
+        timestep = env.step(timestep, action)
+        return timestep, timestep.observation, timestep.reward
+
+    return env.reset, step, len(env.action_set)
+
+
+def minigrid_steps_per_s(env_id: str, steps: int = 3000) -> float:
+    import gymnasium as gym
+    import minigrid  # noqa: F401
+
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    n = env.action_space.n
+    t = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(int(rng.integers(n)))
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256, 2048])
+    parser.add_argument("--envs", nargs="+", default=ENVS)
+    args = parser.parse_args()
+    rows = []
+    for name in args.envs:
+        mg_id, nx_id = ENV_IDS.get(name, (f"MiniGrid-{name}-v0", f"Navix-{name}-v0"))
+        mg = minigrid_steps_per_s(mg_id)
+        for batch in args.batches:
+            row = {"env": name, "batch": batch, "minigrid_steps_per_s": mg}
+            for impl, fns in (("plastix", plastix_fns(mg_id)), ("navix", navix_fns(nx_id))):
+                if fns is None:
+                    row[f"{impl}_steps_per_s"] = row[f"{impl}_compile_s"] = None
+                    continue
+                reset, step, n_actions = fns
+                compile_s, sps = _measure(reset, step, n_actions, batch, STEPS.get(batch, 500))
+                row[f"{impl}_steps_per_s"], row[f"{impl}_compile_s"] = sps, compile_s
+            p, n = row["plastix_steps_per_s"], row["navix_steps_per_s"]
+            row["speedup_vs_navix"] = p / n if p and n else None
+            rows.append(row)
+            fmt = lambda v, f: "-" if v is None else format(v, f)
+            print(f"{name:<22} b={batch:<5} plastix {fmt(p, ',.0f'):>12}/s "
+                  f"({fmt(row['plastix_compile_s'], '.1f')}s)  navix {fmt(n, ',.0f'):>12}/s "
+                  f"({fmt(row['navix_compile_s'], '.1f')}s)  minigrid {mg:,.0f}/s  "
+                  f"x{fmt(row['speedup_vs_navix'], '.2f')}", flush=True)
+    print()
+    print("| env | batch | plastix steps/s | NAVIX steps/s | plastix / NAVIX | compile s plastix / NAVIX "
+          "| minigrid (1 env) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        fmt = lambda v, f: "not yet" if v is None else format(v, f)
+        print(f"| {r['env']} | {r['batch']} | {fmt(r['plastix_steps_per_s'], ',.0f')} | "
+              f"{fmt(r['navix_steps_per_s'], ',.0f')} | {fmt(r['speedup_vs_navix'], '.2f')} | "
+              f"{fmt(r['plastix_compile_s'], '.1f')} / {fmt(r['navix_compile_s'], '.1f')} | "
+              f"{r['minigrid_steps_per_s']:,.0f} |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "grid_throughput.json"
+    out.write_text(json.dumps({"rows": rows, "date": time.strftime("%Y-%m-%d %H:%M"),
+                               "machine": platform.platform(),
+                               "devices": [str(d) for d in jax.devices()]}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,23 +26,41 @@ class PPOConfig:
     """PPO hyper-parameters; defaults are NAVIX's / PureJaxRL's MiniGrid settings."""
 
     num_envs: int = 16
+    """Parallel environments per seed."""
     num_steps: int = 128
+    """Steps per environment in each rollout."""
     update_epochs: int = 1
+    """Passes over each rollout."""
     num_minibatches: int = 8
+    """Minibatches per epoch; must divide num_envs * num_steps."""
     lr: float = 2.5e-4
+    """Adam learning rate (eps 1e-5)."""
     anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over training."""
     gamma: float = 0.99
+    """Discount."""
     gae_lambda: float = 0.95
+    """GAE lambda."""
     clip_eps: float = 0.2
+    """Ratio clip (and value clip) range."""
     clip_value: bool = True
+    """Clip the value loss around the rollout's values (PPO2 / CleanRL)."""
     ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
     vf_coef: float = 0.5
+    """Value loss coefficient."""
     max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
     normalize_advantage: bool = True
+    """Normalise advantages per minibatch."""
     bootstrap_truncated: bool = True
+    """Bootstrap time-limit truncations from V(final obs) instead of cutting to 0."""
     hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the MLP torso(s)."""
     activation: str = "tanh"
+    """Hidden activation: tanh, relu, gelu, leaky_relu, silu, elu."""
     shared_torso: bool = False
+    """One torso for actor and critic instead of two."""
 
     @property
     def batch_size(self) -> int:

@@ -10,10 +10,13 @@ from plastix.envs.grid.layouts import (
     dynamic_obstacles,
     empty,
     fourrooms,
+    gotodoor,
     lavagap,
+    redbluedoors,
 )
 
-FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles)
+FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
+            redbluedoors)
 
 
 def register_all() -> None:

@@ -1,0 +1,53 @@
+"""Missions as integers: strings do not live in JAX, so a mission is ``int32[MISSION_LEN]``.
+
+Layout: ``(kind, object, colour, object2, colour2, extra)``; `describe` turns it back into MiniGrid's
+sentence and `encode` parses MiniGrid's sentence, so tests compare both ways.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+
+from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
+from plastix.envs.grid.state import MISSION_LEN
+
+KINDS = ("none", "go_to", "open_red_then_blue")
+KIND = {name: i for i, name in enumerate(KINDS)}
+
+_TEMPLATES = {
+    "go_to": (re.compile(r"^go to the (\w+) (\w+)$"), "go to the {color} {obj}"),
+    "open_red_then_blue": (re.compile(r"^open the red door then the blue door$"),
+                           "open the red door then the blue door"),
+}
+
+
+def mission(kind: str, obj: int = 0, color: int = 0, obj2: int = 0, color2: int = 0,
+            extra: int = 0) -> jnp.ndarray:
+    """An integer mission (fields may be traced)."""
+    return jnp.stack([jnp.asarray(v, jnp.int32) for v in
+                      (KIND[kind], obj, color, obj2, color2, extra)])
+
+
+def describe(m) -> str:
+    """MiniGrid's mission sentence for an integer mission."""
+    m = np.asarray(m)
+    kind = KINDS[int(m[0])]
+    if kind == "none":
+        return ""
+    return _TEMPLATES[kind][1].format(obj=OBJECTS[int(m[1])], color=COLORS[int(m[2])])
+
+
+def encode(sentence: str) -> np.ndarray:
+    """The integer mission of a MiniGrid sentence this module knows (zeros otherwise)."""
+    for kind, (pattern, _) in _TEMPLATES.items():
+        match = pattern.match(sentence)
+        if match is None:
+            continue
+        if kind == "go_to":
+            color, obj = match.groups()
+            return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, 0], np.int32)
+        return np.array([KIND[kind], 0, 0, 0, 0, 0], np.int32)
+    return np.zeros(MISSION_LEN, np.int32)

@@ -1,31 +1,35 @@
 PY := .venv/bin/python
 PIP := .venv/bin/pip
-STAMP := .venv/.installed
 
 .PHONY: demo test test-all bench lint install clean
 
-$(STAMP): pyproject.toml
+.venv/.installed-test: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+.venv/.installed-bench: .venv/.installed-test
 	$(PIP) install -q -e ".[test,bench]"
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+install: .venv/.installed-test
 
-demo: $(STAMP)
+demo: .venv/.installed-test
 	$(PY) -m plastix.cli train --recipe quickstart
 
-test: $(STAMP)
+test: .venv/.installed-test
 	$(PY) -m pytest -q
 
-test-all: $(STAMP)
+test-all: .venv/.installed-test
 	$(PY) -m pytest -q -m "slow or not slow"
 
-bench: $(STAMP)
+bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py
+	$(PY) bench/grid_throughput.py
 
-lint: $(STAMP)
+lint: .venv/.installed-test
 	.venv/bin/ruff check plastix tests bench
 
 clean:
-	rm -rf .venv runs bench/results/*.json
+	rm -rf .venv runs

@@ -64,47 +64,51 @@ def test_random_actions_match_minigrid(env_id):
     assert steps > 300
 
 
-def _solve_doorkey(ref):
-    """A scripted MiniGrid-DoorKey solution (BFS over minigrid's own state): key, door, goal."""
+DIRS = [(1, 0), (0, 1), (-1, 0), (0, -1)]
+
+
+def _plan_to_face(base, target_pred):
+    """Shortest left/right/forward plan (BFS over minigrid's state) to face a cell with target_pred."""
     from collections import deque
 
-    base = ref.unwrapped
-    dirs = [(1, 0), (0, 1), (-1, 0), (0, -1)]
+    start = (tuple(base.agent_pos), base.agent_dir)
+    prev = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        pos, d = node
+        front = (pos[0] + DIRS[d][0], pos[1] + DIRS[d][1])
+        if target_pred(front):
+            plan = []
+            while prev[node] is not None:
+                node, a = prev[node]
+                plan.append(a)
+            return plan[::-1]
+        cell = base.grid.get(*front)
+        moves = [((pos, (d - 1) % 4), 0), ((pos, (d + 1) % 4), 1)]
+        if cell is None or cell.can_overlap():
+            moves.append(((front, d), 2))
+        for nxt, a in moves:
+            if nxt not in prev:
+                prev[nxt] = (node, a)
+                queue.append(nxt)
+    raise AssertionError("no path")
 
-    def path_to(target_pred):
-        start = (tuple(base.agent_pos), base.agent_dir)
-        prev = {start: None}
-        queue = deque([start])
-        while queue:
-            (pos, d) = node = queue.popleft()
-            front = (pos[0] + dirs[d][0], pos[1] + dirs[d][1])
-            if target_pred(front):
-                plan = []
-                while prev[node] is not None:
-                    node, a = prev[node]
-                    plan.append(a)
-                return plan[::-1]
-            cell = base.grid.get(*front)
-            moves = [((pos, (d - 1) % 4), 0), ((pos, (d + 1) % 4), 1)]
-            if cell is None or cell.can_overlap():
-                moves.append(((front, d), 2))
-            for nxt, a in moves:
-                if nxt not in prev:
-                    prev[nxt] = (node, a)
-                    queue.append(nxt)
-        raise AssertionError("no path")
+
+def _solve_doorkey(ref):
+    """A scripted MiniGrid-DoorKey solution: fetch the key, open the door, walk onto the goal."""
+    base = ref.unwrapped
 
     def cell_is(kind):
         return lambda p: (c := base.grid.get(*p)) is not None and c.type == kind
 
     actions = []
     for kind, act in (("key", 3), ("door", 5)):
-        plan = path_to(cell_is(kind)) + [act]
+        plan = _plan_to_face(base, cell_is(kind)) + [act]
         for a in plan:
             ref.step(a)
         actions += plan
-    plan = path_to(cell_is("goal")) + [2]
-    return actions + plan
+    return actions + _plan_to_face(base, cell_is("goal")) + [2]
 
 
 @pytest.mark.parametrize("size", [5, 6, 8, 16])
@@ -247,31 +251,7 @@ def test_gotodoor_success_and_mission_match_minigrid(env_id):
         ref.reset(seed=seed)
         assert describe(from_minigrid(ref).mission) == ref.unwrapped.mission
         target = tuple(ref.unwrapped.target_pos)
-        base = ref.unwrapped
-        start = (tuple(base.agent_pos), base.agent_dir)
-        dirs = [(1, 0), (0, 1), (-1, 0), (0, -1)]
-        from collections import deque
-
-        prev, queue, plan = {start: None}, deque([start]), None
-        while queue:
-            node = queue.popleft()
-            pos, d = node
-            if (pos[0] + dirs[d][0], pos[1] + dirs[d][1]) == target:
-                plan = []
-                while prev[node] is not None:
-                    node, a = prev[node]
-                    plan.append(a)
-                plan = plan[::-1]
-                break
-            front = (pos[0] + dirs[d][0], pos[1] + dirs[d][1])
-            cell = base.grid.get(*front)
-            moves = [((pos, (d - 1) % 4), 0), ((pos, (d + 1) % 4), 1)]
-            if cell is None or cell.can_overlap():
-                moves.append(((front, d), 2))
-            for nxt, a in moves:
-                if nxt not in prev:
-                    prev[nxt] = (node, a)
-                    queue.append(nxt)
+        plan = _plan_to_face(ref.unwrapped, lambda p, t=target: p == t)
         events = _compare(env_id, ref, plan + [Action.DONE])
         assert "success" in events
 

@@ -55,7 +55,7 @@ def test_truncation_at_max_steps_without_termination():
     assert int(state.step_count) == 0  # reset after truncation
 
 
-def test_lava_like_termination_is_not_success_and_done_action_is_noop():
+def test_done_action_changes_nothing_but_the_step_count():
     env = E.make("MiniGrid-DoorKey-5x5-v0")
     _, state = env.reset(jax.random.PRNGKey(3))
     nxt, reward, term, trunc, info = env.step_env(jax.random.PRNGKey(0), state, Action.DONE)

@@ -11,7 +11,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.grid.dynamics import Action, Transition
+from plastix.envs.grid.dynamics import Action, Transition, front_pos
 from plastix.envs.grid.entities import BALL, BLUE, EMPTY, EMPTY_CELL, GOAL, GOAL_CELL, TYPE, cell
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
@@ -64,7 +64,7 @@ def move_obstacles(key: jax.Array, state: GridState) -> GridState:
 def rules(state: GridState, tr: Transition, max_steps: int, before: GridState):
     """MiniGrid's goal reward, plus -1 and termination for walking into what blocked the way before."""
     reward, terminated, success = goal_or_lava(state, tr, max_steps)
-    front = before.agent_pos + jnp.array([[1, 0], [0, 1], [-1, 0], [0, -1]])[before.agent_dir]
+    front = front_pos(before)
     front_type = before.grid[front[0], front[1], TYPE]
     collided = (tr.action == Action.FORWARD) & (front_type != EMPTY) & (front_type != GOAL)
     return jnp.where(collided, -1.0, reward), terminated | collided, success & ~collided

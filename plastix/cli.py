@@ -13,7 +13,8 @@ USAGE = """usage: plastix <command> [options]
 commands:
   train     train an agent: plastix train [--recipe NAME] [--resume RUN_DIR] [--env ID] [--agent NAME]
             [--total-steps N] [--seeds N] [--ppo.lr X] ...  (plastix train --help lists every field)
-  envs      list registered environments: plastix envs list [PREFIX]
+  envs      plastix envs list [PREFIX]: registered environments;
+            plastix envs render ENV_ID --out file.png|.gif [--steps N --view full|agent]: look at one
 """
 
 
@@ -64,15 +65,65 @@ def train_command(argv: list[str]) -> int:
     return 0
 
 
+def render_env(env_id: str, out: str, steps: int = 0, seed: int = 0, tile_size: int = 16,
+               view: str = "full") -> str:
+    """Save a frame (``.png``) or an episode of random actions (``.gif``) of a gridworld."""
+    import jax
+    import numpy as np
+    from PIL import Image
+
+    from plastix.envs import make
+
+    if view not in ("full", "agent"):
+        raise ValueError(f"view: {view!r} is not one of full, agent")
+    suffix = out.rsplit(".", 1)[-1].lower()
+    if suffix not in ("png", "gif"):
+        raise ValueError(f"out: {out!r} must end in .png or .gif")
+    env = make(env_id, observation="rgb_full" if view == "full" else "rgb", tile_size=tile_size)
+    key = jax.random.PRNGKey(seed)
+    obs, state = env.reset(key)
+    frames = [np.asarray(obs)]
+    step = jax.jit(env.step)
+    for t in range(steps if suffix == "gif" else 0):
+        k_act, k_env = jax.random.split(jax.random.fold_in(key, t + 1))
+        action = env.action_space.sample(k_act)
+        obs, state, *_ = step(k_env, state, action)
+        frames.append(np.asarray(obs))
+    images = [Image.fromarray(f) for f in frames]
+    if suffix == "png":
+        images[0].save(out)
+    else:
+        images[0].save(out, save_all=True, append_images=images[1:], duration=150, loop=0)
+    return out
+
+
 def envs_command(argv: list[str]) -> int:
     from plastix.envs import list_envs
 
-    if not argv or argv[0] != "list":
-        print("usage: plastix envs list [PREFIX]", file=sys.stderr)
-        return 2
-    for env_id in list_envs(argv[1] if len(argv) > 1 else ""):
-        print(env_id)
-    return 0
+    if argv and argv[0] == "list":
+        for env_id in list_envs(argv[1] if len(argv) > 1 else ""):
+            print(env_id)
+        return 0
+    if argv and argv[0] == "render":
+        parser = argparse.ArgumentParser(prog="plastix envs render",
+                                         description="Save a gridworld frame or a random episode.")
+        parser.add_argument("env_id")
+        parser.add_argument("--out", required=True, help="file.png (first frame) or file.gif")
+        parser.add_argument("--steps", type=int, default=50, help="random-action steps in a gif")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--tile-size", type=int, default=16)
+        parser.add_argument("--view", default="full", help="full (top-down) or agent (egocentric)")
+        args = parser.parse_args(argv[1:])
+        try:
+            path = render_env(args.env_id, args.out, args.steps, args.seed, args.tile_size, args.view)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(path)
+        return 0
+    print("usage: plastix envs list [PREFIX] | plastix envs render ENV_ID --out FILE.png|.gif",
+          file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

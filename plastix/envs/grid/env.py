@@ -11,14 +11,16 @@ import jax.numpy as jnp
 
 from plastix.envs.api import Box, Discrete, Env, Space
 from plastix.envs.grid.dynamics import NUM_ACTIONS, Transition, move
-from plastix.envs.grid.observations import egocentric, full_grid
+from plastix.envs.grid.observations import egocentric, full_grid, one_hot
+from plastix.envs.grid.render import rgb_egocentric, rgb_full
 from plastix.envs.grid.rewards import goal_or_lava, truncated
 from plastix.envs.grid.state import GridState
 
 Layout = Callable[[jax.Array], GridState]
 Rules = Callable[[GridState, Transition, int, GridState], tuple[jax.Array, jax.Array, jax.Array]]
 World = Callable[[jax.Array, GridState], GridState]
-OBSERVATIONS = ("egocentric", "full")
+ONEHOT_CHANNELS = 20
+OBSERVATIONS = ("egocentric", "full", "onehot", "full_onehot", "rgb", "rgb_full")
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,6 +45,7 @@ class GridEnv(Env):
     see_through_walls: bool = False
     view_size: int = 7
     observation: str = "egocentric"
+    tile_size: int = 8
 
     def __post_init__(self) -> None:
         if self.observation not in OBSERVATIONS:
@@ -60,9 +63,17 @@ class GridEnv(Env):
 
     @property
     def observation_space(self) -> Space:
-        if self.observation == "full":
-            return Box(0, 255, (self.width, self.height, 3), jnp.uint8)
-        return Box(0, 255, (self.view_size, self.view_size, 3), jnp.uint8)
+        v, t = self.view_size, self.tile_size
+        shapes = {
+            "egocentric": (v, v, 3),
+            "full": (self.width, self.height, 3),
+            "onehot": (v, v, ONEHOT_CHANNELS),
+            "full_onehot": (self.width, self.height, ONEHOT_CHANNELS),
+            "rgb": (v * t, v * t, 3),
+            "rgb_full": (self.height * t, self.width * t, 3),
+        }
+        high = 1 if self.observation.endswith("onehot") else 255
+        return Box(0, high, shapes[self.observation], jnp.uint8)
 
     @property
     def action_space(self) -> Space:
@@ -84,6 +95,11 @@ class GridEnv(Env):
         return next_state, reward, terminated, trunc, {"success": success}
 
     def observe(self, state: GridState, params: Any = None) -> jax.Array:
-        if self.observation == "full":
-            return full_grid(state)
-        return egocentric(state, self.view_size, self.see_through_walls)
+        obs = self.observation
+        if obs == "rgb":
+            return rgb_egocentric(state, self.tile_size, self.view_size, self.see_through_walls)
+        if obs == "rgb_full":
+            return rgb_full(state, self.tile_size, self.view_size, self.see_through_walls)
+        image = full_grid(state) if obs.startswith("full") else egocentric(
+            state, self.view_size, self.see_through_walls)
+        return one_hot(image) if obs.endswith("onehot") else image

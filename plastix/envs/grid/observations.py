@@ -15,7 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.envs.grid.entities import AGENT, DIR_TO_VEC, RED, WALL_CELL, see_behind
+from plastix.envs.grid.entities import (
+    AGENT,
+    COLORS,
+    DIR_TO_VEC,
+    OBJECTS,
+    RED,
+    STATES,
+    WALL_CELL,
+    see_behind,
+)
 from plastix.envs.grid.state import GridState
 
 
@@ -97,11 +106,16 @@ def visibility(cells: jax.Array) -> jax.Array:
     return (row_bits[None, :] & powers[:, None]) != 0  # [vx, vy]
 
 
-def egocentric(state: GridState, view_size: int = 7, see_through_walls: bool = False) -> jax.Array:
-    """The (object, colour, state) ``uint8[V, V, 3]`` view MiniGrid gives the agent."""
+def egocentric_cells(state: GridState, view_size: int) -> jax.Array:
+    """The ``V x V`` cells ahead of the agent, rotated (agent at the bottom centre), outside = wall."""
     x, y, inside = view_cells(state, view_size)
     cells = state.grid[jnp.clip(x, 0, state.width - 1), jnp.clip(y, 0, state.height - 1)]
-    cells = jnp.where(inside[..., None], cells, jnp.asarray(WALL_CELL))
+    return jnp.where(inside[..., None], cells, jnp.asarray(WALL_CELL))
+
+
+def egocentric(state: GridState, view_size: int = 7, see_through_walls: bool = False) -> jax.Array:
+    """The (object, colour, state) ``uint8[V, V, 3]`` view MiniGrid gives the agent."""
+    cells = egocentric_cells(state, view_size)
     center = (view_size // 2, view_size - 1)
     if see_through_walls:
         mask = jnp.ones((view_size, view_size), bool)
@@ -109,6 +123,14 @@ def egocentric(state: GridState, view_size: int = 7, see_through_walls: bool = F
         mask = visibility(cells)
     cells = cells.at[center].set(state.carrying)
     return jnp.where(mask[..., None], cells[..., :3], jnp.uint8(0))
+
+
+def one_hot(image: jax.Array) -> jax.Array:
+    """An encoded image ``[..., 3]`` as ``uint8[..., 11 + 6 + 3]`` one-hot (object | colour | state)."""
+    sizes = (len(OBJECTS), len(COLORS), len(STATES))
+    return jnp.concatenate(
+        [jax.nn.one_hot(image[..., i], n, dtype=jnp.uint8) for i, n in enumerate(sizes)], axis=-1
+    )
 
 
 def full_grid(state: GridState) -> jax.Array:

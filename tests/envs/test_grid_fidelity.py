@@ -265,3 +265,21 @@ def test_redbluedoors_mission_round_trip():
     env = E.make("MiniGrid-RedBlueDoors-6x6-v0")
     _, state = env.reset(jax.random.PRNGKey(0))
     assert describe(state.mission) == ref.unwrapped.mission
+
+
+@pytest.mark.parametrize("env_id", [e for e in GRID_IDS if any(
+    k in e for k in ("GoToDoor", "GoToObject", "Fetch", "RedBlueDoors"))])
+def test_missions_are_minigrid_sentences(env_id):
+    """Our layouts' integer missions read as sentences minigrid's mission space accepts, and an
+    imported minigrid mission reads back as minigrid's own sentence."""
+    from plastix.envs.grid.missions import describe
+
+    ref = gym.make(env_id)
+    space = ref.unwrapped.observation_space["mission"]
+    env = E.make(env_id)
+    _, states = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 20))
+    for m in np.asarray(states.mission):
+        assert space.contains(describe(m)), describe(m)
+    for seed in range(5):
+        ref.reset(seed=seed)
+        assert describe(from_minigrid(ref).mission) == ref.unwrapped.mission

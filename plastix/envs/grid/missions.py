@@ -14,13 +14,16 @@ import numpy as np
 from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
 from plastix.envs.grid.state import MISSION_LEN
 
-KINDS = ("none", "go_to", "open_red_then_blue")
+KINDS = ("none", "go_to", "open_red_then_blue", "fetch")
+FETCH_SYNTAX = ("get a", "go get a", "fetch a", "go fetch a", "you must fetch a")
 KIND = {name: i for i, name in enumerate(KINDS)}
 
 _TEMPLATES = {
     "go_to": (re.compile(r"^go to the (\w+) (\w+)$"), "go to the {color} {obj}"),
     "open_red_then_blue": (re.compile(r"^open the red door then the blue door$"),
                            "open the red door then the blue door"),
+    "fetch": (re.compile(r"^(get a|go get a|fetch a|go fetch a|you must fetch a) (\w+) (\w+)$"),
+              "{syntax} {color} {obj}"),
 }
 
 
@@ -37,7 +40,8 @@ def describe(m) -> str:
     kind = KINDS[int(m[0])]
     if kind == "none":
         return ""
-    return _TEMPLATES[kind][1].format(obj=OBJECTS[int(m[1])], color=COLORS[int(m[2])])
+    return _TEMPLATES[kind][1].format(obj=OBJECTS[int(m[1])], color=COLORS[int(m[2])],
+                                      syntax=FETCH_SYNTAX[int(m[5])])
 
 
 def encode(sentence: str) -> np.ndarray:
@@ -49,5 +53,9 @@ def encode(sentence: str) -> np.ndarray:
         if kind == "go_to":
             color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, 0], np.int32)
+        if kind == "fetch":
+            syntax, color, obj = match.groups()
+            return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, FETCH_SYNTAX.index(syntax)],
+                            np.int32)
         return np.array([KIND[kind], 0, 0, 0, 0, 0], np.int32)
     return np.zeros(MISSION_LEN, np.int32)

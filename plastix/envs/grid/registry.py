@@ -9,14 +9,16 @@ from plastix.envs.grid.layouts import (
     doorkey,
     dynamic_obstacles,
     empty,
+    fetch,
     fourrooms,
     gotodoor,
+    gotoobject,
     lavagap,
     redbluedoors,
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors)
+            redbluedoors, gotoobject, fetch)
 
 
 def register_all() -> None:

@@ -43,6 +43,8 @@ def from_minigrid(env: Any) -> GridState:
     target = np.full(4, -1, np.int32)
     if getattr(base, "target_pos", None) is not None:  # GoToDoor
         target[:2] = base.target_pos
+    if getattr(base, "success_pos", None) is not None:  # Memory
+        target = np.array([*base.success_pos, *base.failure_pos], np.int32)
     if getattr(base, "red_door", None) is not None:  # RedBlueDoors
         target = np.array([*_find(base, base.red_door), *_find(base, base.blue_door)], np.int32)
     return state.replace(

@@ -29,9 +29,14 @@ class GridEnv(Env):
 
     ``layout(key)`` samples the first state of an episode (MiniGrid's ``_gen_grid``); ``world``, if
     set, changes the world before the agent acts (moving obstacles); ``rules(next_state, transition,
-    max_steps, state_before)`` decide ``(reward, terminated, success)``. Actions ``>= num_actions``
-    act as ``left`` (MiniGrid's Dynamic-Obstacles). ``observation`` is ``"egocentric"``
-    (MiniGrid's ``image``, ``uint8[V, V, 3]``) or ``"full"`` (``FullyObsWrapper``'s ``uint8[W, H, 3]``).
+    max_steps, state_before)`` decide ``(reward, terminated, success)``. ``action_map`` re-routes
+    actions before they act (Memory: pickup acts as toggle; Dynamic-Obstacles: all but the first
+    ``num_actions`` act as left).
+
+    ``observation``: ``"egocentric"`` (MiniGrid's ``image``, ``uint8[V, V, 3]``), ``"full"``
+    (``FullyObsWrapper``, ``uint8[W, H, 3]``), their one-hot forms ``"onehot"`` / ``"full_onehot"``
+    (20 channels: object | colour | state), or RGB images ``"rgb"`` (``RGBImgPartialObsWrapper``) /
+    ``"rgb_full"`` (``RGBImgObsWrapper``) with ``tile_size``-pixel tiles.
     """
 
     env_id: str
@@ -42,6 +47,7 @@ class GridEnv(Env):
     rules: Rules = goal_or_lava
     world: World | None = None
     num_actions: int = NUM_ACTIONS
+    action_map: tuple[int, ...] | None = None
     see_through_walls: bool = False
     view_size: int = 7
     observation: str = "egocentric"
@@ -84,8 +90,8 @@ class GridEnv(Env):
 
     def step_env(self, key: jax.Array, state: GridState, action: jax.Array, params: Any = None):
         action = jnp.asarray(action, jnp.int32)
-        if self.num_actions < NUM_ACTIONS:
-            action = jnp.where(action >= self.num_actions, 0, action)
+        if self.action_map is not None:
+            action = jnp.asarray(self.action_map, jnp.int32)[action]
         before = state
         if self.world is not None:
             state = self.world(key, state)

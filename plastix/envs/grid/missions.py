@@ -14,7 +14,7 @@ import numpy as np
 from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
 from plastix.envs.grid.state import MISSION_LEN
 
-KINDS = ("none", "go_to", "open_red_then_blue", "fetch")
+KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory")
 FETCH_SYNTAX = ("get a", "go get a", "fetch a", "go fetch a", "you must fetch a")
 KIND = {name: i for i, name in enumerate(KINDS)}
 
@@ -22,6 +22,8 @@ _TEMPLATES = {
     "go_to": (re.compile(r"^go to the (\w+) (\w+)$"), "go to the {color} {obj}"),
     "open_red_then_blue": (re.compile(r"^open the red door then the blue door$"),
                            "open the red door then the blue door"),
+    "memory": (re.compile(r"^go to the matching object at the end of the hallway$"),
+               "go to the matching object at the end of the hallway"),
     "fetch": (re.compile(r"^(get a|go get a|fetch a|go fetch a|you must fetch a) (\w+) (\w+)$"),
               "{syntax} {color} {obj}"),
 }
@@ -57,5 +59,5 @@ def encode(sentence: str) -> np.ndarray:
             syntax, color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, FETCH_SYNTAX.index(syntax)],
                             np.int32)
-        return np.array([KIND[kind], 0, 0, 0, 0, 0], np.int32)
+        return np.array([KIND[kind], 0, 0, 0, 0, 0], np.int32)  # sentences without fields
     return np.zeros(MISSION_LEN, np.int32)

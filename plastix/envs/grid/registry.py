@@ -14,11 +14,12 @@ from plastix.envs.grid.layouts import (
     gotodoor,
     gotoobject,
     lavagap,
+    memory,
     redbluedoors,
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch)
+            redbluedoors, gotoobject, fetch, memory)
 
 
 def register_all() -> None:

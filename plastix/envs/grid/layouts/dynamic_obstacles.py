@@ -78,7 +78,8 @@ def make(env_id: str, size: int = 8, n_obstacles: int = 4, random_start: bool = 
         env_id=env_id, width=size, height=size,
         layout=partial(layout, size=size, n_obstacles=n, random_start=random_start),
         max_episode_steps=max_steps or 4 * size**2, rules=rules, world=move_obstacles,
-        see_through_walls=True, num_actions=3, **kwargs,
+        see_through_walls=True, num_actions=3,
+        action_map=(0, 1, 2, 0, 0, 0, 0), **kwargs,
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
 from plastix.envs.grid.state import MISSION_LEN
 
-KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory")
+KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory", "put_near")
 FETCH_SYNTAX = ("get a", "go get a", "fetch a", "go fetch a", "you must fetch a")
 KIND = {name: i for i, name in enumerate(KINDS)}
 
@@ -24,6 +24,8 @@ _TEMPLATES = {
                            "open the red door then the blue door"),
     "memory": (re.compile(r"^go to the matching object at the end of the hallway$"),
                "go to the matching object at the end of the hallway"),
+    "put_near": (re.compile(r"^put the (\w+) (\w+) near the (\w+) (\w+)$"),
+                 "put the {color} {obj} near the {color2} {obj2}"),
     "fetch": (re.compile(r"^(get a|go get a|fetch a|go fetch a|you must fetch a) (\w+) (\w+)$"),
               "{syntax} {color} {obj}"),
 }
@@ -43,6 +45,7 @@ def describe(m) -> str:
     if kind == "none":
         return ""
     return _TEMPLATES[kind][1].format(obj=OBJECTS[int(m[1])], color=COLORS[int(m[2])],
+                                      obj2=OBJECTS[int(m[3])], color2=COLORS[int(m[4])],
                                       syntax=FETCH_SYNTAX[int(m[5])])
 
 
@@ -55,6 +58,9 @@ def encode(sentence: str) -> np.ndarray:
         if kind == "go_to":
             color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, 0], np.int32)
+        if kind == "put_near":
+            c, o, c2, o2 = match.groups()
+            return np.array([KIND[kind], OBJ[o], COLOR[c], OBJ[o2], COLOR[c2], 0], np.int32)
         if kind == "fetch":
             syntax, color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, FETCH_SYNTAX.index(syntax)],

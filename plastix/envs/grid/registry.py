@@ -15,11 +15,12 @@ from plastix.envs.grid.layouts import (
     gotoobject,
     lavagap,
     memory,
+    putnear,
     redbluedoors,
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch, memory)
+            redbluedoors, gotoobject, fetch, memory, putnear)
 
 
 def register_all() -> None:

@@ -15,12 +15,13 @@ from plastix.envs.grid.layouts import (
     gotoobject,
     lavagap,
     memory,
+    playground,
     putnear,
     redbluedoors,
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch, memory, putnear)
+            redbluedoors, gotoobject, fetch, memory, putnear, playground)
 
 
 def register_all() -> None:

@@ -268,7 +268,7 @@ def test_redbluedoors_mission_round_trip():
 
 
 @pytest.mark.parametrize("env_id", [e for e in GRID_IDS if any(
-    k in e for k in ("GoToDoor", "GoToObject", "Fetch", "RedBlueDoors", "Memory", "PutNear"))])
+    k in e for k in ("GoToDoor", "GoToObject", "Fetch", "RedBlueDoors", "Memory", "PutNear", "Unlock"))])
 def test_missions_are_minigrid_sentences(env_id):
     """Our layouts' integer missions read as sentences minigrid's mission space accepts, and an
     imported minigrid mission reads back as minigrid's own sentence."""

@@ -43,6 +43,9 @@ def from_minigrid(env: Any) -> GridState:
     target = np.full(4, -1, np.int32)
     if getattr(base, "target_pos", None) is not None:  # GoToDoor
         target[:2] = base.target_pos
+    door = getattr(base, "door", None)
+    if door is not None and getattr(door, "cur_pos", None) is not None:  # Unlock family
+        target[:2] = door.cur_pos
     if getattr(base, "success_pos", None) is not None:  # Memory
         target = np.array([*base.success_pos, *base.failure_pos], np.int32)
     if getattr(base, "red_door", None) is not None:  # RedBlueDoors

@@ -14,7 +14,8 @@ import numpy as np
 from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
 from plastix.envs.grid.state import MISSION_LEN
 
-KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory", "put_near")
+KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory", "put_near", "open_door",
+         "pick_up")
 FETCH_SYNTAX = ("get a", "go get a", "fetch a", "go fetch a", "you must fetch a")
 KIND = {name: i for i, name in enumerate(KINDS)}
 
@@ -24,6 +25,8 @@ _TEMPLATES = {
                            "open the red door then the blue door"),
     "memory": (re.compile(r"^go to the matching object at the end of the hallway$"),
                "go to the matching object at the end of the hallway"),
+    "open_door": (re.compile(r"^open the door$"), "open the door"),
+    "pick_up": (re.compile(r"^pick up the (\w+) (\w+)$"), "pick up the {color} {obj}"),
     "put_near": (re.compile(r"^put the (\w+) (\w+) near the (\w+) (\w+)$"),
                  "put the {color} {obj} near the {color2} {obj2}"),
     "fetch": (re.compile(r"^(get a|go get a|fetch a|go fetch a|you must fetch a) (\w+) (\w+)$"),
@@ -55,7 +58,7 @@ def encode(sentence: str) -> np.ndarray:
         match = pattern.match(sentence)
         if match is None:
             continue
-        if kind == "go_to":
+        if kind in ("go_to", "pick_up"):
             color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, 0], np.int32)
         if kind == "put_near":

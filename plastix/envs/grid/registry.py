@@ -18,10 +18,11 @@ from plastix.envs.grid.layouts import (
     playground,
     putnear,
     redbluedoors,
+    unlock,
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch, memory, putnear, playground)
+            redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock)
 
 
 def register_all() -> None:

@@ -13,6 +13,7 @@ from plastix.envs.grid.layouts import (
     fourrooms,
     gotodoor,
     gotoobject,
+    keycorridor,
     lavagap,
     memory,
     playground,
@@ -22,7 +23,7 @@ from plastix.envs.grid.layouts import (
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock)
+            redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock, keycorridor)
 
 
 def register_all() -> None:

@@ -60,6 +60,13 @@ def at(grid: jax.Array, pos) -> jax.Array:
     return (x == pos[0]) & (y == pos[1])
 
 
+def object_cell(obj, color, state=0) -> jax.Array:
+    """An encoded ``uint8[5]`` cell whose object, colour or state may be traced."""
+    zero = jnp.zeros((), jnp.int32)
+    return jnp.stack([jnp.asarray(v, jnp.int32) for v in (obj, color, state, zero, zero)]).astype(
+        jnp.uint8)
+
+
 def put(grid: jax.Array, pos, cell) -> jax.Array:
     """``grid`` with ``cell`` written at ``pos``."""
     return jnp.where(at(grid, pos), jnp.asarray(cell, grid.dtype), grid)

@@ -9,9 +9,17 @@ import jax
 import jax.numpy as jnp
 
 from plastix.envs.grid.dynamics import Transition
-from plastix.envs.grid.entities import BALL, EMPTY, KEY, TYPE, cell
+from plastix.envs.grid.entities import BALL, EMPTY, KEY, TYPE
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import free_mask, put, randint, sample_cell, uniforms, walled_grid
+from plastix.envs.grid.layouts.common import (
+    free_mask,
+    object_cell,
+    put,
+    randint,
+    sample_cell,
+    uniforms,
+    walled_grid,
+)
 from plastix.envs.grid.missions import FETCH_SYNTAX, mission
 from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
@@ -26,7 +34,7 @@ def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     for i in range(num_objs):
         t, c = TYPES[randint(u[3 * i], 0, 2)], randint(u[3 * i + 1], 0, 6)
         pos = sample_cell(u[3 * i + 2], free_mask(grid))
-        grid = put(grid, pos, jnp.asarray(cell(KEY)).at[0].set(t).at[1].set(c))
+        grid = put(grid, pos, object_cell(t, c))
         types.append(t)
         colors.append(c)
     n = 3 * num_objs

@@ -9,9 +9,17 @@ import jax
 import jax.numpy as jnp
 
 from plastix.envs.grid.dynamics import Action, Transition
-from plastix.envs.grid.entities import CLOSED, DOOR, EMPTY_CELL, WALL_CELL, cell
+from plastix.envs.grid.entities import CLOSED, DOOR, EMPTY_CELL, WALL_CELL
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import free_mask, put, randint, region_mask, sample_cell, uniforms
+from plastix.envs.grid.layouts.common import (
+    free_mask,
+    object_cell,
+    put,
+    randint,
+    region_mask,
+    sample_cell,
+    uniforms,
+)
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
@@ -33,7 +41,7 @@ def layout(key: jax.Array, size: int) -> GridState:
     ])
     colors = jax.random.permutation(k_colors, 6)[:4]  # distinct colours in draw order
     for i in range(4):
-        grid = put(grid, doors[i], jnp.asarray(cell(DOOR, 0, CLOSED)).at[1].set(colors[i]))
+        grid = put(grid, doors[i], object_cell(DOOR, colors[i], CLOSED))
     agent = sample_cell(u[6], free_mask(grid) & region_mask(size, size, 0, 0, w, h))
     agent_dir = randint(u[7], 0, 4)
     target = randint(u[8], 0, 4)

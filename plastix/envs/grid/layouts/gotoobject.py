@@ -8,9 +8,17 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.grid.entities import BALL, BOX, KEY, cell
+from plastix.envs.grid.entities import BALL, BOX, KEY
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import free_mask, put, randint, sample_cell, uniforms, walled_grid
+from plastix.envs.grid.layouts.common import (
+    free_mask,
+    object_cell,
+    put,
+    randint,
+    sample_cell,
+    uniforms,
+    walled_grid,
+)
 from plastix.envs.grid.layouts.gotodoor import rules
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.state import GridState, new_state
@@ -27,7 +35,7 @@ def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     positions = []
     for i in range(num_objs):
         pos = sample_cell(u[i], free_mask(grid))
-        grid = put(grid, pos, jnp.asarray(cell(KEY)).at[0].set(types[i]).at[1].set(colors[i]))
+        grid = put(grid, pos, object_cell(types[i], colors[i]))
         positions.append(pos)
     agent = sample_cell(u[num_objs], free_mask(grid))
     agent_dir = randint(u[num_objs + 1], 0, 4)

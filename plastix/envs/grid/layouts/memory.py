@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 
 from plastix.envs.grid.dynamics import Action, Transition
-from plastix.envs.grid.entities import BALL, GREEN, KEY, WALL_CELL, cell
+from plastix.envs.grid.entities import BALL, GREEN, KEY, WALL_CELL
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import put, randint, uniforms, walled_grid
+from plastix.envs.grid.layouts.common import object_cell, put, randint, uniforms, walled_grid
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
@@ -33,7 +33,7 @@ def layout(key: jax.Array, size: int, random_length: bool) -> GridState:
     start_obj = kinds[randint(u[2], 0, 2)]
     first = kinds[randint(u[3], 0, 2)]  # the object above the hallway's end; the other goes below
     second = KEY + BALL - first
-    green = lambda t: jnp.asarray(cell(KEY, GREEN)).at[0].set(t)
+    green = lambda t: object_cell(t, GREEN)
     grid = put(grid, (1, mid - 1), green(start_obj))
     pos0 = jnp.stack([end + 1, jnp.int32(mid - 2)])
     pos1 = jnp.stack([end + 1, jnp.int32(mid + 2)])

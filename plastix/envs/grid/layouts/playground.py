@@ -7,9 +7,17 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.grid.entities import BALL, BOX, CLOSED, DOOR, KEY, WALL_CELL, cell
+from plastix.envs.grid.entities import BALL, BOX, CLOSED, DOOR, KEY, WALL_CELL
 from plastix.envs.grid.env import GridEnv
-from plastix.envs.grid.layouts.common import free_mask, put, randint, sample_cell, uniforms, walled_grid
+from plastix.envs.grid.layouts.common import (
+    free_mask,
+    object_cell,
+    put,
+    randint,
+    sample_cell,
+    uniforms,
+    walled_grid,
+)
 from plastix.envs.grid.state import GridState, new_state
 
 TYPES = jnp.array([KEY, BALL, BOX])
@@ -24,7 +32,7 @@ def layout(key: jax.Array, size: int) -> GridState:
         grid[k * room, :] = WALL_CELL
         grid[:, k * room] = WALL_CELL
     grid = jnp.asarray(grid)
-    door = lambda c: jnp.asarray(cell(DOOR, 0, CLOSED)).at[1].set(c)
+    door = lambda c: object_cell(DOOR, c, CLOSED)
     n = 0
     for j in range(3):  # MiniGrid's draw order: per room, the east door then the south door
         for i in range(3):
@@ -43,7 +51,7 @@ def layout(key: jax.Array, size: int) -> GridState:
     for _ in range(NUM_OBJECTS):
         t, c = TYPES[randint(u[n], 0, 3)], randint(u[n + 1], 0, 6)
         pos = sample_cell(u[n + 2], free_mask(grid, agent))
-        grid = put(grid, pos, jnp.asarray(cell(KEY)).at[0].set(t).at[1].set(c))
+        grid = put(grid, pos, object_cell(t, c))
         n += 3
     return new_state(grid, agent, agent_dir)
 

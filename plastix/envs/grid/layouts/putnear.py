@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 
 from plastix.envs.grid.dynamics import Action, Transition
-from plastix.envs.grid.entities import BALL, BOX, EMPTY, KEY, TYPE, cell
+from plastix.envs.grid.entities import BALL, BOX, EMPTY, KEY, TYPE
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
     free_mask,
+    object_cell,
     put,
     randint,
     region_mask,
@@ -36,7 +37,7 @@ def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     positions = []
     for i in range(num_objs):
         pos = sample_cell(u[i], free_mask(grid) & not_near)  # MiniGrid's reject_fn near_obj
-        grid = put(grid, pos, jnp.asarray(cell(KEY)).at[0].set(types[i]).at[1].set(colors[i]))
+        grid = put(grid, pos, object_cell(types[i], colors[i]))
         not_near &= ~region_mask(size, size, pos[0] - 1, pos[1] - 1, 3, 3)
         positions.append(pos)
     agent = sample_cell(u[num_objs], free_mask(grid))

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 
 from plastix.envs.grid.dynamics import Action, Transition
-from plastix.envs.grid.entities import BALL, BOX, DOOR, KEY, LOCKED, OPEN, STATE_CH, TYPE, cell
+from plastix.envs.grid.entities import BALL, BOX, DOOR, KEY, LOCKED, OPEN, STATE_CH, TYPE
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts import roomgrid
-from plastix.envs.grid.layouts.common import put, randint, uniforms
+from plastix.envs.grid.layouts.common import object_cell, put, randint, uniforms
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
@@ -21,7 +21,7 @@ ROOM = 6
 
 
 def _colored(obj: int, color: jax.Array, state: int = 0) -> jax.Array:
-    return jnp.asarray(cell(obj, 0, state)).at[1].set(color)
+    return object_cell(obj, color, state)
 
 
 def layout(key: jax.Array, task: str) -> GridState:

@@ -136,6 +136,10 @@ def main() -> None:
               f"{r['minigrid_steps_per_s']:,.0f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "grid_throughput.json"
+    if out.exists():  # a run over some envs / batches replaces only those rows
+        fresh = {(r["env"], r["batch"]) for r in rows}
+        kept = [r for r in json.loads(out.read_text())["rows"] if (r["env"], r["batch"]) not in fresh]
+        rows = kept + rows
     out.write_text(json.dumps({"rows": rows, "date": time.strftime("%Y-%m-%d %H:%M"),
                                "machine": platform.platform(),
                                "devices": [str(d) for d in jax.devices()]}, indent=2))

@@ -7,6 +7,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from plastix.envs.grid.dynamics import Action, Transition
 from plastix.envs.grid.entities import BALL, CLOSED, DOOR, EMPTY_CELL, KEY, LOCKED, TYPE
@@ -18,7 +19,6 @@ from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
 
 COLS = 3
-MAX_CONNECT_ITERS = 5000  # MiniGrid's connect_all limit
 
 
 def _door(color, state) -> jax.Array:
@@ -88,42 +88,41 @@ def _place(u, grid, room, i, j, agent_pos):
 
 
 def _connect_all(key, grid, east_open, south_open, east_y, south_x, room, rows, locked_room, start):
-    """``RoomGrid.connect_all``: add unlocked doors on random walls until every room is reachable."""
-    n = rows * COLS
+    """``RoomGrid.connect_all``: add unlocked doors on random walls until every room is reachable.
 
-    def cond(carry):
-        _, east, south, _, it = carry
-        return (~jnp.all(_reachable(east, south, start, rows))) & (it < MAX_CONNECT_ITERS)
+    MiniGrid draws (room, wall) triples and skips invalid ones (no neighbour, already open, touching the
+    locked room); every wall is reachable from both of its rooms, so the accepted draw is uniform over
+    the valid walls. Drawing from those directly gives the same law in at most one step per wall, a
+    fixed-length scan instead of a data-dependent loop.
+    """
+    n_east, n_south = rows * (COLS - 1), (rows - 1) * COLS
+    e_j, e_i = np.divmod(np.arange(n_east), COLS - 1)
+    s_j, s_i = np.divmod(np.arange(n_south), COLS)
+    a = jnp.asarray(np.concatenate([e_j * COLS + e_i, s_j * COLS + s_i]))  # the wall's two rooms
+    b = a + jnp.asarray(np.concatenate([np.ones(n_east, int), np.full(n_south, COLS)]))
+    touches_locked = (a == locked_room) | (b == locked_room)
+    pos = jnp.concatenate([
+        jnp.stack([jnp.asarray((e_i + 1) * (room - 1)), east_y[e_j, e_i]], -1),
+        jnp.stack([south_x[s_j, s_i], jnp.asarray((s_j + 1) * (room - 1))], -1),
+    ])
+    steps = n_east + n_south
+    u = jax.random.uniform(key, (steps, 2))
 
-    def body(carry):
-        grid, east, south, key, it = carry
-        key, k = jax.random.split(key)
-        v = jax.random.uniform(k, (4,))
-        i, j, wall = randint(v[0], 0, COLS), randint(v[1], 0, rows), randint(v[2], 0, 4)
-        color = randint(v[3], 0, 6)
-        # wall k of room (i, j) as an edge: 0 east, 1 south, 2 west (= east of i-1), 3 north
-        ei = jnp.where(wall == 2, i - 1, i)
-        ej = jnp.where(wall == 3, j - 1, j)
-        horizontal = (wall == 0) | (wall == 2)
-        exists = jnp.where(horizontal, (ei >= 0) & (ei < COLS - 1), (ej >= 0) & (ej < rows - 1))
-        ci, cj = jnp.clip(ei, 0, COLS - 1), jnp.clip(ej, 0, rows - 1)
-        already = jnp.where(horizontal, east[cj, ci], south[cj, ci])
-        room_id = j * COLS + i
-        neighbour = jnp.where(horizontal, cj * COLS + ci + jnp.where(wall == 0, 1, 0),
-                              (cj + jnp.where(wall == 1, 1, 0)) * COLS + ci)
-        neighbour = jnp.where(wall == 2, cj * COLS + ci, neighbour)
-        neighbour = jnp.where(wall == 3, cj * COLS + ci, neighbour)
-        locked = (room_id == locked_room) | (neighbour == locked_room)
-        add = exists & ~already & ~locked
-        pos = jnp.where(horizontal, jnp.stack([(ci + 1) * (room - 1), east_y[cj, ci]]),
-                        jnp.stack([south_x[cj, ci], (cj + 1) * (room - 1)]))
-        grid = jnp.where(add, put(grid, pos, _door(color, CLOSED)), grid)
-        east = jnp.where(add & horizontal, east.at[cj, ci].set(True), east)
-        south = jnp.where(add & ~horizontal, south.at[cj, ci].set(True), south)
-        return grid, east, south, key, it + 1
+    def add_one(carry, ui):
+        grid, east, south = carry
+        is_open = jnp.concatenate([east[:, : COLS - 1].reshape(-1), south[: rows - 1].reshape(-1)])
+        valid = ~is_open & ~touches_locked
+        active = ~jnp.all(_reachable(east, south, start, rows)) & valid.any()
+        count = jnp.cumsum(valid)
+        edge = jnp.argmax(count > jnp.floor(ui[0] * count[-1]))
+        color = randint(ui[1], 0, 6)
+        grid = jnp.where(active, put(grid, pos[edge], _door(color, CLOSED)), grid)
+        opened = jnp.where(active, is_open.at[edge].set(True), is_open)
+        east = east.at[:, : COLS - 1].set(opened[:n_east].reshape(rows, COLS - 1))
+        south = south.at[: rows - 1].set(opened[n_east:].reshape(rows - 1, COLS))
+        return (grid, east, south), None
 
-    del n
-    grid, *_ = jax.lax.while_loop(cond, body, (grid, east_open, south_open, key, 0))
+    (grid, _, _), _ = jax.lax.scan(add_one, (grid, east_open, south_open), u)
     return grid
 
 

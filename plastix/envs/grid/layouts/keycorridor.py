@@ -13,7 +13,7 @@ from plastix.envs.grid.dynamics import Action, Transition
 from plastix.envs.grid.entities import BALL, CLOSED, DOOR, EMPTY_CELL, KEY, LOCKED, TYPE
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts import roomgrid
-from plastix.envs.grid.layouts.common import object_cell, put, randint, uniforms
+from plastix.envs.grid.layouts.common import object_cell, put, randint, sample_cell, uniforms
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.rewards import success_reward
 from plastix.envs.grid.state import GridState, new_state
@@ -69,22 +69,15 @@ def layout(key: jax.Array, room: int, rows: int) -> GridState:
     east_open = east_open.at[locked_row, 1].set(True)
     default_agent = roomgrid.default_agent_pos(room, rows, COLS)
     ball_color = randint(u[n + 2], 0, 6)
-    ball_pos = _place(u[n + 3], grid, room, 2, locked_row, default_agent)
+    ball_pos = roomgrid.place_in_room(u[n + 3], grid, room, 2, locked_row, default_agent)
     grid = put(grid, ball_pos, object_cell(BALL, ball_color))
     key_row = randint(u[n + 4], 0, rows)
-    key_pos = _place(u[n + 5], grid, room, 0, key_row, default_agent)
+    key_pos = roomgrid.place_in_room(u[n + 5], grid, room, 0, key_row, default_agent)
     grid = put(grid, key_pos, object_cell(KEY, door_color))
     agent, agent_dir = roomgrid.place_agent(u[n + 6], grid, room, 1, rows // 2)
     grid = _connect_all(k_connect, grid, east_open, south_open, east_y, south_x, room, rows,
                         locked_room=locked_row * COLS + 2, start=(rows // 2) * COLS + 1)
     return new_state(grid, agent, agent_dir, mission=mission("pick_up", BALL, ball_color))
-
-
-def _place(u, grid, room, i, j, agent_pos):
-    """``place_in_room`` for a traced room row ``j``."""
-    return jax.lax.switch(j, [partial(roomgrid.place_in_room, room_size=room, i=i, j=r,
-                                      agent_pos=agent_pos) for r in range(grid.shape[1] // (room - 1))],
-                          u, grid)
 
 
 def _connect_all(key, grid, east_open, south_open, east_y, south_x, room, rows, locked_room, start):
@@ -113,8 +106,7 @@ def _connect_all(key, grid, east_open, south_open, east_y, south_x, room, rows, 
         is_open = jnp.concatenate([east[:, : COLS - 1].reshape(-1), south[: rows - 1].reshape(-1)])
         valid = ~is_open & ~touches_locked
         active = ~jnp.all(_reachable(east, south, start, rows)) & valid.any()
-        count = jnp.cumsum(valid)
-        edge = jnp.argmax(count > jnp.floor(ui[0] * count[-1]))
+        edge = sample_cell(ui[0], valid[:, None])[0]
         color = randint(ui[1], 0, 6)
         grid = jnp.where(active, put(grid, pos[edge], _door(color, CLOSED)), grid)
         opened = jnp.where(active, is_open.at[edge].set(True), is_open)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.envs.grid.entities import CELL_CHANNELS, EMPTY, EMPTY_CELL, TYPE, WALL_CELL
+from plastix.envs.grid.entities import BALL, BOX, CELL_CHANNELS, EMPTY, EMPTY_CELL, KEY, TYPE, WALL_CELL
 
 
 def walled_grid(width: int, height: int) -> np.ndarray:
@@ -58,6 +58,16 @@ def at(grid: jax.Array, pos) -> jax.Array:
     x = jnp.arange(grid.shape[0])[:, None, None]
     y = jnp.arange(grid.shape[1])[None, :, None]
     return (x == pos[0]) & (y == pos[1])
+
+
+PICKUP_TYPES = jnp.array([KEY, BALL, BOX])
+
+
+def distinct_objects(key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
+    """(types, colours) of ``num`` distinct key/ball/box objects in MiniGrid's draw order: the law of
+    its retry-until-new loop over (type, colour) pairs is a random permutation's first ``num``."""
+    pairs = jax.random.permutation(key, 3 * 6)[:num]
+    return PICKUP_TYPES[pairs // 6], pairs % 6
 
 
 def object_cell(obj, color, state=0) -> jax.Array:

@@ -8,9 +8,9 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.grid.entities import BALL, BOX, KEY
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
+    distinct_objects,
     free_mask,
     object_cell,
     put,
@@ -23,14 +23,11 @@ from plastix.envs.grid.layouts.gotodoor import rules
 from plastix.envs.grid.missions import mission
 from plastix.envs.grid.state import GridState, new_state
 
-TYPES = jnp.array([KEY, BALL, BOX])
-
 
 def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     k_pairs, k_u = jax.random.split(key)
     u = uniforms(k_u, num_objs + 3)
-    pairs = jax.random.permutation(k_pairs, 18)[:num_objs]  # distinct (type, colour), draw order
-    types, colors = TYPES[pairs // 6], pairs % 6
+    types, colors = distinct_objects(k_pairs, num_objs)
     grid = jnp.asarray(walled_grid(size, size))
     positions = []
     for i in range(num_objs):

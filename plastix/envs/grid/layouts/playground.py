@@ -7,9 +7,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.grid.entities import BALL, BOX, CLOSED, DOOR, KEY, WALL_CELL
+from plastix.envs.grid.entities import CLOSED, DOOR, WALL_CELL
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
+    PICKUP_TYPES,
     free_mask,
     object_cell,
     put,
@@ -20,7 +21,6 @@ from plastix.envs.grid.layouts.common import (
 )
 from plastix.envs.grid.state import GridState, new_state
 
-TYPES = jnp.array([KEY, BALL, BOX])
 NUM_OBJECTS = 12
 
 
@@ -49,7 +49,7 @@ def layout(key: jax.Array, size: int) -> GridState:
     agent_dir = randint(u[n + 1], 0, 4)
     n += 2
     for _ in range(NUM_OBJECTS):
-        t, c = TYPES[randint(u[n], 0, 3)], randint(u[n + 1], 0, 6)
+        t, c = PICKUP_TYPES[randint(u[n], 0, 3)], randint(u[n + 1], 0, 6)
         pos = sample_cell(u[n + 2], free_mask(grid, agent))
         grid = put(grid, pos, object_cell(t, c))
         n += 3

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.envs.grid.entities import EMPTY, TYPE, WALL, WALL_CELL
-from plastix.envs.grid.layouts.common import free_mask, randint, region_mask, sample_cell
+from plastix.envs.grid.layouts.common import free_mask, randint, region_mask, sample_cell, walled_grid
 
 
 def size(room_size: int, rows: int, cols: int) -> tuple[int, int]:
@@ -19,8 +19,6 @@ def size(room_size: int, rows: int, cols: int) -> tuple[int, int]:
 
 def walls(room_size: int, rows: int, cols: int) -> np.ndarray:
     """Every room's ``wall_rect``; the inside of the lattice is empty."""
-    from plastix.envs.grid.layouts.common import walled_grid
-
     w, h = size(room_size, rows, cols)
     grid = walled_grid(w, h)
     for i in range(1, cols):

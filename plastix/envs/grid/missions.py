@@ -15,7 +15,7 @@ from plastix.envs.grid.entities import COLOR, COLORS, OBJ, OBJECTS
 from plastix.envs.grid.state import MISSION_LEN
 
 KINDS = ("none", "go_to", "open_red_then_blue", "fetch", "memory", "put_near", "open_door",
-         "pick_up")
+         "pick_up", "locked_room")
 FETCH_SYNTAX = ("get a", "go get a", "fetch a", "go fetch a", "you must fetch a")
 KIND = {name: i for i, name in enumerate(KINDS)}
 
@@ -29,6 +29,9 @@ _TEMPLATES = {
     "pick_up": (re.compile(r"^pick up the (\w+) (\w+)$"), "pick up the {color} {obj}"),
     "put_near": (re.compile(r"^put the (\w+) (\w+) near the (\w+) (\w+)$"),
                  "put the {color} {obj} near the {color2} {obj2}"),
+    "locked_room": (
+        re.compile(r"^get the (\w+) key from the (\w+) room, unlock the \1 door and go to the goal$"),
+        "get the {color} key from the {color2} room, unlock the {color} door and go to the goal"),
     "fetch": (re.compile(r"^(get a|go get a|fetch a|go fetch a|you must fetch a) (\w+) (\w+)$"),
               "{syntax} {color} {obj}"),
 }
@@ -61,6 +64,9 @@ def encode(sentence: str) -> np.ndarray:
         if kind in ("go_to", "pick_up"):
             color, obj = match.groups()
             return np.array([KIND[kind], OBJ[obj], COLOR[color], 0, 0, 0], np.int32)
+        if kind == "locked_room":
+            color, color2 = match.groups()
+            return np.array([KIND[kind], OBJ["key"], COLOR[color], 0, COLOR[color2], 0], np.int32)
         if kind == "put_near":
             c, o, c2, o2 = match.groups()
             return np.array([KIND[kind], OBJ[o], COLOR[c], OBJ[o2], COLOR[c2], 0], np.int32)

@@ -15,7 +15,10 @@ from plastix.envs.grid.layouts import (
     gotoobject,
     keycorridor,
     lavagap,
+    lockedroom,
     memory,
+    multiroom,
+    obstructedmaze,
     playground,
     putnear,
     redbluedoors,
@@ -23,7 +26,8 @@ from plastix.envs.grid.layouts import (
 )
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
-            redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock, keycorridor)
+            redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock, keycorridor, multiroom,
+            lockedroom, obstructedmaze)
 
 
 def register_all() -> None:

@@ -67,3 +67,24 @@ def place_agent(u: jax.Array, grid: jax.Array, room_size: int, i: int, j: int):
     ok = inside[..., None] & ((fronts == EMPTY) | (fronts == WALL))  # [W, H, 4 directions]
     idx = sample_cell(u, ok.reshape(w * h, 4))  # (cell index, direction)
     return jnp.stack([idx[0] // h, idx[0] % h]).astype(jnp.int32), idx[1]
+
+
+def door_rows_cols(u: jax.Array, room_size: int, rows: int, cols: int) -> tuple[jax.Array, jax.Array]:
+    """``RoomGrid._gen_grid``'s door cells from ``2 * rows * cols`` uniforms: ``east_y[j, i]``, the row of
+    the door on room (i, j)'s east wall, and ``south_x[j, i]``, the column of the one on its south wall."""
+    r = jnp.arange(rows)[:, None] * (room_size - 1)
+    c = jnp.arange(cols)[None, :] * (room_size - 1)
+    u = u.reshape(2, rows, cols)
+    return randint(u[0], r + 1, r + room_size - 1), randint(u[1], c + 1, c + room_size - 1)
+
+
+def door_pos(east_y: jax.Array, south_x: jax.Array, room_size: int, i: int, j: int, door_idx: int):
+    """``room.door_pos[door_idx]`` of room (i, j): 0 east, 1 south, 2 west, 3 north (shared walls)."""
+    if door_idx == 2:
+        return door_pos(east_y, south_x, room_size, i - 1, j, 0)
+    if door_idx == 3:
+        return door_pos(east_y, south_x, room_size, i, j - 1, 1)
+    x, y = room_top(room_size, i, j)
+    if door_idx == 0:
+        return jnp.stack([jnp.int32(x + room_size - 1), east_y[j, i]])
+    return jnp.stack([south_x[j, i], jnp.int32(y + room_size - 1)])

@@ -18,7 +18,9 @@ from flax import struct
 
 from plastix.agents.rollout import Rollout
 from plastix.envs.api import EnvSpec
-from plastix.nets.actor_critic import ActorCritic
+from plastix.nets import neurons
+from plastix.nets.build import ActorCritic, NetConfig
+from plastix.nets.moe import LOSSES, MOE_STATS, routing_metrics
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,6 @@ class PPOConfig:
     """Normalise advantages per minibatch."""
     bootstrap_truncated: bool = True
     """Bootstrap time-limit truncations from V(final obs) instead of cutting to 0."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer widths of the MLP torso(s)."""
-    activation: str = "tanh"
-    """Hidden activation: tanh, relu, gelu, leaky_relu, silu, elu."""
-    shared_torso: bool = False
-    """One torso for actor and critic instead of two."""
 
     @property
     def batch_size(self) -> int:
@@ -98,12 +94,11 @@ class PPO:
     name = "ppo"
     action_kinds = ("discrete",)
 
-    def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int):
+    def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int, net: NetConfig | None = None):
         self.spec = spec
         self.config = config
-        self.network = ActorCritic(
-            spec.action_space.n, tuple(config.hidden), config.activation, config.shared_torso
-        )
+        self.net = net or NetConfig()
+        self.network = ActorCritic(self.net, spec.action_space.n)
         grad_steps = max(1, num_updates * config.update_epochs * config.num_minibatches)
         lr = (
             optax.linear_schedule(config.lr, 0.0, grad_steps) if config.anneal_lr else config.lr
@@ -114,18 +109,13 @@ class PPO:
             optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
         )
 
-    def features(self, obs: jax.Array) -> jax.Array:
-        """Flatten the observation's own axes and cast to float."""
-        nd = len(self.spec.observation_space.shape)
-        return obs.reshape(obs.shape[: obs.ndim - nd] + (-1,)).astype(jnp.float32)
-
     def apply(self, params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(logits, value)`` for a batch of observations."""
-        return self.network.apply({"params": params}, self.features(obs))
+        return neurons.apply(self.network, params, obs)
 
     def init(self, key: jax.Array) -> AgentState:
-        dummy = jnp.zeros((1,) + tuple(self.spec.observation_space.shape), jnp.float32)
-        params = self.network.init(key, self.features(dummy))["params"]
+        dummy = jnp.zeros((1,) + tuple(self.spec.observation_space.shape), self.spec.observation_space.dtype)
+        params = self.network.init(key, dummy)["params"]
         return AgentState(params, self.tx.init(params), jnp.zeros((), jnp.int32))
 
     def act(self, state: AgentState, obs: jax.Array, key: jax.Array, explore: bool = True):
@@ -138,7 +128,8 @@ class PPO:
     def loss(self, params: Any, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict]:
         """Clipped surrogate + (clipped) value loss - entropy bonus on one minibatch."""
         c = self.config
-        logits, value = self.apply(params, batch["obs"])
+        (logits, value), extra = neurons.apply(self.network, params, batch["obs"],
+                                               mutable=[LOSSES, MOE_STATS])
         log_probs = jax.nn.log_softmax(logits)
         log_prob = jnp.take_along_axis(log_probs, batch["action"][:, None], -1)[:, 0]
         log_ratio = log_prob - batch["log_prob"]
@@ -154,7 +145,8 @@ class PPO:
             v_err = jnp.maximum(v_err, jnp.square(v_clip - batch["return"]))
         v_loss = 0.5 * v_err.mean()
         entropy = -(jnp.exp(log_probs) * log_probs).sum(-1).mean()
-        total = pg_loss + c.vf_coef * v_loss - c.ent_coef * entropy
+        moe_aux = sum(jax.tree.leaves(extra.get(LOSSES, {})), jnp.zeros(()))
+        total = pg_loss + c.vf_coef * v_loss - c.ent_coef * entropy + moe_aux
         aux = {
             "loss/total": total,
             "loss/policy": pg_loss,
@@ -162,7 +154,10 @@ class PPO:
             "loss/entropy": entropy,
             "loss/approx_kl": ((ratio - 1) - log_ratio).mean(),
             "loss/clip_frac": (jnp.abs(ratio - 1) > c.clip_eps).mean(),
+            **routing_metrics(extra.get(MOE_STATS, {})),
         }
+        if self.net.moe.kind != "none":
+            aux["loss/moe_aux"] = moe_aux
         return total, aux
 
     def targets(self, params: Any, rollout: Rollout) -> tuple[jax.Array, jax.Array]:

@@ -1,10 +1,45 @@
-"""Output heads: categorical policy logits and a scalar value."""
+"""Output heads: value, categorical policy, tanh-squashed Gaussian policy, Q (plain, dueling, C51), and
+NoisyNet dense layers for Rainbow-style exploration."""
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+class NoisyDense(nn.Module):
+    """Dense layer with factorised Gaussian parameter noise (Fortunato et al. 2018): ``w = mu + sigma *
+    f(eps_in) f(eps_out)^T`` with ``f(e) = sign(e) sqrt|e|``, sigma initialised to ``sigma0 /
+    sqrt(fan_in)``. Noise is drawn from the ``"noise"`` RNG stream unless ``deterministic``."""
+
+    features: int
+    sigma0: float = 0.5
+    deterministic: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        fan_in = x.shape[-1]
+        bound = 1.0 / jnp.sqrt(fan_in)
+        uniform = lambda key, shape: jax.random.uniform(key, shape, minval=-bound, maxval=bound)  # noqa: E731
+        const = lambda value: lambda key, shape: jnp.full(shape, value)  # noqa: E731
+        mu_w = self.param("kernel", uniform, (fan_in, self.features))
+        mu_b = self.param("bias", uniform, (self.features,))
+        sigma_w = self.param("sigma_kernel", const(self.sigma0 * bound), (fan_in, self.features))
+        sigma_b = self.param("sigma_bias", const(self.sigma0 * bound), (self.features,))
+        if self.deterministic:
+            return x @ mu_w + mu_b
+        k_in, k_out = jax.random.split(self.make_rng("noise"))
+        f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731
+        e_in, e_out = f(jax.random.normal(k_in, (fan_in,))), f(jax.random.normal(k_out, (self.features,)))
+        return x @ (mu_w + sigma_w * jnp.outer(e_in, e_out)) + mu_b + sigma_b * e_out
+
+
+def _dense(features: int, noisy: bool, scale: float, name: str) -> nn.Module:
+    if noisy:
+        return NoisyDense(features, name=name)
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros,
+                    name=name)
 
 
 class CategoricalHead(nn.Module):
@@ -14,8 +49,7 @@ class CategoricalHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return nn.Dense(self.num_actions, kernel_init=nn.initializers.orthogonal(0.01),
-                        bias_init=nn.initializers.zeros)(x)
+        return _dense(self.num_actions, False, 0.01, "dense")(x)
 
 
 class ValueHead(nn.Module):
@@ -23,5 +57,70 @@ class ValueHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        v = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0), bias_init=nn.initializers.zeros)(x)
-        return jnp.squeeze(v, -1)
+        return jnp.squeeze(_dense(1, False, 1.0, "dense")(x), -1)
+
+
+class QHead(nn.Module):
+    """Q-values ``[..., A]``: plain, or dueling ``V + A - mean(A)`` (Wang et al. 2016)."""
+
+    num_actions: int
+    dueling: bool = False
+    noisy: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if not self.dueling:
+            return _dense(self.num_actions, self.noisy, 1.0, "dense")(x)
+        value = _dense(1, self.noisy, 1.0, "value")(x)
+        adv = _dense(self.num_actions, self.noisy, 1.0, "advantage")(x)
+        return value + adv - adv.mean(-1, keepdims=True)
+
+
+class C51Head(nn.Module):
+    """Distributional Q (Bellemare et al. 2017): ``atoms`` logits per action on a fixed support in
+    ``[v_min, v_max]``; returns ``(q [..., A], logits [..., A, atoms])``; dueling optional (Rainbow)."""
+
+    num_actions: int
+    atoms: int = 51
+    v_min: float = -10.0
+    v_max: float = 10.0
+    dueling: bool = False
+    noisy: bool = False
+
+    def support(self) -> jax.Array:
+        return jnp.linspace(self.v_min, self.v_max, self.atoms)
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        shape = x.shape[:-1] + (self.num_actions, self.atoms)
+        logits = _dense(self.num_actions * self.atoms, self.noisy, 1.0, "dense")(x).reshape(shape)
+        if self.dueling:
+            value = _dense(self.atoms, self.noisy, 1.0, "value")(x)[..., None, :]
+            logits = value + logits - logits.mean(-2, keepdims=True)
+        q = (jax.nn.softmax(logits, -1) * self.support()).sum(-1)
+        return q, logits
+
+
+class TanhGaussianHead(nn.Module):
+    """SAC's policy head: ``(mean, log_std)`` of a Gaussian squashed by tanh, log-std clipped to
+    ``[log_std_min, log_std_max]``; `sample_tanh_gaussian` draws actions with their log-probability."""
+
+    action_dim: int
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        mean = nn.Dense(self.action_dim, name="mean")(x)
+        log_std = jnp.clip(nn.Dense(self.action_dim, name="log_std")(x), self.log_std_min, self.log_std_max)
+        return mean, log_std
+
+
+def sample_tanh_gaussian(key: jax.Array, mean: jax.Array, log_std: jax.Array):
+    """An action in (-1, 1) and its log-probability, with the tanh change-of-variables correction."""
+    noise = jax.random.normal(key, mean.shape)
+    pre = mean + jnp.exp(log_std) * noise
+    log_prob = (-0.5 * noise**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)).sum(-1)
+    # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), the numerically stable form
+    log_prob -= (2 * (jnp.log(2.0) - pre - jax.nn.softplus(-2 * pre))).sum(-1)
+    return jnp.tanh(pre), log_prob

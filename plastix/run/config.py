@@ -14,6 +14,7 @@ import yaml
 
 from plastix.agents import AGENTS, PPOConfig
 from plastix.envs import check_env_id, make
+from plastix.nets.build import NetConfig, check
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -39,6 +40,9 @@ class RunConfig:
     observation: str = "egocentric"
     """Gridworld observation: egocentric (MiniGrid's image) or full (the whole grid)."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO hyper-parameters (agent ppo)."""
+    net: NetConfig = field(default_factory=NetConfig)
+    """The agent's network: encoder, bottleneck, dense stack, mixture of experts, sharing."""
     """PPO hyper-parameters."""
     log_every: int = 65_536
     """Environment steps per seed between log lines, checkpoints and progress updates."""
@@ -119,14 +123,10 @@ def validate(config: RunConfig) -> RunConfig:
     for n in ("gamma", "gae_lambda"):
         if not 0.0 <= getattr(p, n) <= 1.0:
             raise ConfigError(f"ppo.{n}: must lie in [0, 1], got {getattr(p, n)}")
-    if not p.hidden or any(h <= 0 for h in p.hidden):
-        raise ConfigError(f"ppo.hidden: needs positive layer widths, got {p.hidden}")
-    from plastix.nets.torsos import ACTIVATIONS
-
-    if p.activation not in ACTIVATIONS:
-        raise ConfigError(
-            f"ppo.activation: {p.activation!r} is not one of {', '.join(ACTIVATIONS)}"
-        )
+    try:
+        check(config.net)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     spec = build_env(config).spec
     kinds = AGENTS[config.agent].action_kinds
     if spec.action_space.kind not in kinds:
@@ -134,6 +134,9 @@ def validate(config: RunConfig) -> RunConfig:
             f"agent: {config.agent} supports {', '.join(kinds)} action spaces, but env "
             f"{config.env} has a {spec.action_space.kind} action space"
         )
+    if config.net.moe.kind == "task":
+        raise ConfigError(f"net.moe.kind: task routing needs task ids, which {config.env} does not provide; "
+                          f"use soft, topk or expert_choice")
     return config
 
 

@@ -90,6 +90,9 @@ def _new_run_dir(config: RunConfig) -> Path:
     return run_dir
 
 
+EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes")
+
+
 def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
          seeds: int) -> dict[str, Any]:
     """One metrics.jsonl line from a chunk's per-(seed, update) metrics."""
@@ -106,8 +109,8 @@ def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
         "episodes": [int(e) for e in episodes],
         "steps_per_s": seeds * p.steps_per_chunk / seconds,
     }
-    for k, v in metrics.items():
-        if k.startswith("loss/") or k == "grad_norm":
+    for k, v in metrics.items():  # the agent's own metrics (losses, routing, ...), averaged
+        if k not in EPISODE_SUMS:
             row[k] = float(np.mean(v))
     returns = [r for r in row["episode_return"] if r is not None]
     row["episode_return_mean"] = float(np.mean(returns)) if returns else None
@@ -127,7 +130,7 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
     validate(config)
     p = plan(config)
     env = build_env(config)
-    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates)
+    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates, config.net)
     if run_dir is None:
         run_dir = _new_run_dir(config)
     if not resuming:
@@ -213,7 +216,7 @@ def final_params(run_dir: str | Path) -> Any:
     config = load_yaml(run_dir / "config.yaml")
     p = plan(config)
     env = build_env(config)
-    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates)
+    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates, config.net)
     like = _init_runners(env, agent, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:

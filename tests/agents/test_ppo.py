@@ -13,8 +13,8 @@ SPEC = EnvSpec("toy", Box(0, 1, (2,)), Discrete(3), 10, True)
 def _constant_params(agent, logits, value):
     """Zero every kernel and bias except the heads' biases: logits and value no longer depend on obs."""
     params = jax.tree.map(jnp.zeros_like, agent.init(jax.random.PRNGKey(0)).params)
-    params["actor_head"]["Dense_0"]["bias"] = jnp.asarray(logits, jnp.float32)
-    params["critic_head"]["Dense_0"]["bias"] = jnp.asarray([value], jnp.float32)
+    params["actor_head"]["dense"]["bias"] = jnp.asarray(logits, jnp.float32)
+    params["critic_head"]["dense"]["bias"] = jnp.asarray([value], jnp.float32)
     return params
 
 

@@ -12,6 +12,7 @@ import pytest
 import plastix.envs as E
 from plastix.agents import PPOConfig
 from plastix.envs.api import Box, Env
+from plastix.nets.build import EncoderConfig, MoEConfig, NetConfig
 from plastix.run.checkpoint import ResumeError
 from plastix.run.config import ConfigError, RunConfig, from_dict, load_recipe, validate
 from plastix.run.train import resume
@@ -62,9 +63,18 @@ E.register("Test-PointMass-v0", PointMass)
         (dict(env="Test-PointMass-v0"), "agent", "discrete"),
         (dict(ppo=PPOConfig(num_minibatches=7)), "ppo.num_minibatches", "divide"),
         (dict(ppo=PPOConfig(lr=-1.0)), "ppo.lr", "positive"),
-        (dict(ppo=PPOConfig(activation="swish")), "ppo.activation", "tanh"),
+        (dict(net=NetConfig(activation="swish")), "net.activation", "tanh"),
+        (dict(net=NetConfig(bottleneck="pool")), "net.bottleneck", "perconv"),
+        (dict(net=NetConfig(moe=MoEConfig(kind="hard"))), "net.moe.kind", "expert_choice"),
+        (dict(net=NetConfig(moe=MoEConfig(kind="topk", k=5))), "net.moe.k", "experts"),
+        (dict(net=NetConfig(moe=MoEConfig(kind="soft", position="final"), shared="all")),
+         "net.moe.position", "middle"),
+        (dict(net=NetConfig(moe=MoEConfig(kind="task"))), "net.moe.kind", "soft"),
+        (dict(net=NetConfig(encoder=EncoderConfig(kind="resnet"))), "net.encoder.kind", "impala"),
+        (dict(net=NetConfig(encoder=EncoderConfig(scale=0))), "net.encoder.scale", "positive"),
         (dict(ppo=PPOConfig(gamma=1.5)), "ppo.gamma", "[0, 1]"),
-        (dict(ppo=PPOConfig(hidden=(64, "a"))), "ppo.hidden", "tuple"),
+        (dict(net=NetConfig(hidden=(64, "a"))), "net.hidden", "tuple"),
+        (dict(net=NetConfig(hidden=())), "net.hidden", "positive"),
     ],
 )
 def test_validation_names_field_and_accepted_values(change, field, accepted):
@@ -90,12 +100,18 @@ def test_dict_configs_reject_unknown_fields():
         from_dict({"total_step": 10})
     with pytest.raises(ConfigError, match="ppo.lrr: unknown field"):
         from_dict({"ppo": {"lrr": 1.0}})
-    assert from_dict({"ppo": {"hidden": [32, 32]}}).ppo.hidden == (32, 32)
+    assert from_dict({"net": {"hidden": [32, 32]}}).net.hidden == (32, 32)
+    assert from_dict({"net": {"moe": {"kind": "soft", "experts": 1}}}).net.moe.experts == 1
 
 
 def test_recipes():
+    from plastix.run.config import list_recipes
+
     assert load_recipe("quickstart").env == "MiniGrid-DoorKey-5x5-v0"
-    validate(load_recipe("quickstart"))
+    assert {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala"} <= set(list_recipes())
+    for name in list_recipes():
+        validate(load_recipe(name))
+    assert load_recipe("ppo_softmoe_doorkey").net.moe.kind == "soft"
     with pytest.raises(ConfigError, match="recipe: unknown recipe 'quick'; accepted: .*quickstart"):
         load_recipe("quick")
 

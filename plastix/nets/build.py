@@ -1,0 +1,269 @@
+"""One network config -> a Flax module, for every agent.
+
+A pathway is ``encoder -> bottleneck -> dense stack -> head``. The bottleneck always hands tokens
+``[..., m, k]`` on (``flatten`` and ``gap`` give one token); a dense stack without experts aggregates
+them (``aggregate``), one with experts routes them. Where the experts sit (``moe.position``):
+
+- ``middle``: the last hidden layer becomes a MoE whose experts are ``Dense(h) -> act -> Dense(k)``
+  (the SoftMoE papers' penultimate layer; earlier hidden layers act on each token), outputs flattened;
+- ``final``: the output layer is a MoE of linear experts (outputs averaged over tokens);
+- ``all``: every hidden layer and the output layer are MoEs of one-layer experts;
+- ``big``: each expert is the whole dense stack with its output layer.
+
+Actor-critic agents put experts in the actor, the critic or both (``moe.placement``) and share the
+encoder, everything below the heads, or nothing (``shared``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from plastix.nets.bottleneck import AGGREGATIONS, BOTTLENECKS, Bottleneck, aggregate
+from plastix.nets.heads import C51Head, CategoricalHead, QHead, ValueHead
+from plastix.nets.moe import AUX_LOSSES, MOE_KINDS
+from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, NatureCNN, ResidualMLP
+
+ENCODERS = ("none", "nature", "impala")
+TORSOS = ("mlp", "residual")
+POSITIONS = ("middle", "final", "all", "big")
+PLACEMENTS = ("actor", "critic", "both")
+SHARING = ("none", "encoder", "all")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The pixel encoder in front of the bottleneck."""
+
+    kind: str = "none"
+    """none (observations go straight to the bottleneck), nature (DQN's CNN) or impala."""
+    scale: int = 1
+    """Impala channel multiplier (16, 32, 32) x scale."""
+    padding: str = "SAME"
+    """Nature CNN padding: SAME (Dopamine-JAX, 11x11 on 84x84) or VALID (original DQN, 7x7)."""
+
+
+@dataclass(frozen=True)
+class MoEConfig:
+    """Mixture of experts in the dense stack; kind none leaves it a plain stack."""
+
+    kind: str = "none"
+    """none, soft (SoftMoE), topk, expert_choice, or task (hard routing by task id)."""
+    experts: int = 4
+    """Number of experts (1 with soft = a single scaled expert)."""
+    slots: int = 0
+    """SoftMoE slots per expert; 0 = ceil(tokens * capacity_factor / experts)."""
+    capacity_factor: float = 1.0
+    """SoftMoE slots, or hard-routing capacity, per expert relative to tokens / experts."""
+    k: int = 1
+    """Experts per token for topk."""
+    expert_scale: float = 1.0
+    """Expert hidden width = expert_scale x the width of the layer the MoE replaces."""
+    normalize: bool = False
+    """SoftMoE: L2-normalise tokens and Phi (learned scale)."""
+    random_phi: bool = False
+    """SoftMoE: keep Phi at its random init (routing ablation)."""
+    aux: tuple[str, ...] = ()
+    """topk auxiliary losses: any of entropy, importance, load."""
+    aux_coef: float = 0.01
+    """Weight of the auxiliary losses."""
+    position: str = "middle"
+    """middle (penultimate layer), final (output layer), all (every layer) or big (whole-stack experts)."""
+    placement: str = "both"
+    """Actor-critic: experts in the actor, the critic or both."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """A network: encoder -> bottleneck -> dense stack (maybe with experts) -> head."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    bottleneck: str = "flatten"
+    """flatten, gap, or tokens: perconv, perfeat, persamp, perpatch, perpatch_avg, shuffled."""
+    aggregate: str = "flatten"
+    """How tokens become a vector without experts: flatten, sum or mean."""
+    patch: int = 3
+    """perpatch / perpatch_avg: patch size (kernel = stride)."""
+    patch_embed: int = 64
+    """perpatch: embedding width of the learned patch conv."""
+    torso: str = "mlp"
+    """mlp, or residual (pre-LN blocks of width hidden[-1], one block per hidden entry)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of the dense stack."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu, gelu, leaky_relu, silu, elu."""
+    layer_norm: bool = False
+    """LayerNorm before each MLP activation."""
+    shared: str = "none"
+    """Actor-critic sharing: none (decoupled), encoder, or all (everything below the heads)."""
+    moe: MoEConfig = field(default_factory=MoEConfig)
+
+
+def _choice(name: str, value: str, accepted) -> None:
+    if value not in accepted:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(accepted)}")
+
+
+def check(cfg: NetConfig, prefix: str = "net.") -> None:
+    """Raise ``ValueError`` naming the field for any setting the builder cannot honour."""
+    _choice(f"{prefix}encoder.kind", cfg.encoder.kind, ENCODERS)
+    _choice(f"{prefix}encoder.padding", cfg.encoder.padding, PADDINGS)
+    _choice(f"{prefix}bottleneck", cfg.bottleneck, BOTTLENECKS)
+    _choice(f"{prefix}aggregate", cfg.aggregate, AGGREGATIONS)
+    _choice(f"{prefix}torso", cfg.torso, TORSOS)
+    _choice(f"{prefix}activation", cfg.activation, ACTIVATIONS)
+    _choice(f"{prefix}shared", cfg.shared, SHARING)
+    _choice(f"{prefix}moe.kind", cfg.moe.kind, ("none",) + tuple(MOE_KINDS))
+    _choice(f"{prefix}moe.position", cfg.moe.position, POSITIONS)
+    _choice(f"{prefix}moe.placement", cfg.moe.placement, PLACEMENTS)
+    for a in cfg.moe.aux:
+        _choice(f"{prefix}moe.aux", a, AUX_LOSSES)
+    positive = {"encoder.scale": cfg.encoder.scale, "patch": cfg.patch, "patch_embed": cfg.patch_embed,
+                "moe.experts": cfg.moe.experts, "moe.k": cfg.moe.k,
+                "moe.capacity_factor": cfg.moe.capacity_factor, "moe.expert_scale": cfg.moe.expert_scale}
+    for name, value in positive.items():
+        if value <= 0:
+            raise ValueError(f"{prefix}{name}: must be positive, got {value}")
+    if not cfg.hidden or min(cfg.hidden) <= 0:
+        raise ValueError(f"{prefix}hidden: needs at least one positive width, got {cfg.hidden}")
+    if cfg.moe.k > cfg.moe.experts:
+        raise ValueError(f"{prefix}moe.k: {cfg.moe.k} exceeds moe.experts ({cfg.moe.experts})")
+    if cfg.moe.kind != "none":
+        if cfg.moe.position != "middle" and cfg.shared == "all":
+            raise ValueError(f"{prefix}moe.position: {cfg.moe.position} puts experts in the output layers, "
+                             f"which shared='all' cannot split between actor and critic; use middle, or "
+                             f"shared none / encoder")
+        if cfg.shared == "all" and cfg.moe.placement != "both":
+            raise ValueError(f"{prefix}moe.placement: with shared='all' the experts serve both heads; "
+                             f"use both, or shared none / encoder")
+        if cfg.torso == "residual" and cfg.moe.position in ("all", "big"):
+            raise ValueError(f"{prefix}moe.position: {cfg.moe.position} needs torso mlp")
+
+
+def _width(w: float) -> int:
+    return max(1, int(round(w)))
+
+
+class Encoder(nn.Module):
+    """Encoder then bottleneck: observations -> tokens ``[..., m, k]``."""
+
+    cfg: NetConfig
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        e = self.cfg.encoder
+        if e.kind == "nature":
+            x = NatureCNN(e.padding, name="cnn")(obs)
+        elif e.kind == "impala":
+            x = ImpalaCNN(e.scale, name="cnn")(obs)
+        else:
+            x = obs.astype(jnp.float32)
+        return Bottleneck(self.cfg.bottleneck, keep_tokens=True, patch=self.cfg.patch,
+                          embed=self.cfg.patch_embed, name="bottleneck")(x)
+
+
+class DenseStack(nn.Module):
+    """Tokens -> features ``[..., F]`` (``outputs == 0``) or -> outputs ``[..., outputs]`` when the
+    experts are in the output layer (positions final / all / big)."""
+
+    cfg: NetConfig
+    outputs: int = 0
+    experts: bool = False
+
+    def _moe(self, hidden, out, name):
+        m = self.cfg.moe
+        common = dict(experts=m.experts, hidden=tuple(hidden), out=out, activation=self.cfg.activation,
+                      name=name)
+        if m.kind == "soft":
+            return MOE_KINDS["soft"](slots=m.slots, capacity_factor=m.capacity_factor, normalize=m.normalize,
+                                     random_phi=m.random_phi, **common)
+        if m.kind == "topk":
+            return MOE_KINDS["topk"](k=m.k, capacity_factor=m.capacity_factor, aux=tuple(m.aux),
+                                     aux_coef=m.aux_coef, **common)
+        if m.kind == "expert_choice":
+            return MOE_KINDS["expert_choice"](capacity_factor=m.capacity_factor, **common)
+        return MOE_KINDS["task"](**common)
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array, task: jax.Array | None = None) -> jax.Array:
+        cfg, m = self.cfg, self.cfg.moe
+        if not self.experts:
+            return self._plain(aggregate(tokens, cfg.aggregate))
+        scale = m.expert_scale
+        if m.position == "big":
+            hidden = [_width(w * scale) for w in cfg.hidden]
+            return self._moe(hidden, self.outputs, "moe")(tokens, task).mean(-2)
+        if m.position == "all":
+            for i, w in enumerate(cfg.hidden):
+                tokens = self._moe([_width(w * scale)], 0, f"moe_{i}")(tokens, task)
+            return self._moe([], self.outputs, f"moe_{len(cfg.hidden)}")(tokens, task).mean(-2)
+        if m.position == "final":
+            z = self._plain(tokens)
+            return self._moe([], self.outputs, "moe")(z, task).mean(-2)
+        # middle: the last hidden layer is the MoE (after the whole residual stack for torso
+        # residual); earlier layers act on each token
+        x = self._plain(tokens, cfg.hidden[:-1])
+        y = self._moe([_width(cfg.hidden[-1] * scale)], x.shape[-1], "moe")(x, task)
+        return aggregate(y, "flatten")
+
+    def _plain(self, x: jax.Array, hidden=None) -> jax.Array:
+        cfg = self.cfg
+        if cfg.torso == "residual":
+            return ResidualMLP(cfg.hidden[-1], len(cfg.hidden), activation=cfg.activation, name="torso")(x)
+        hidden = cfg.hidden if hidden is None else hidden
+        return MLP(tuple(hidden), cfg.activation, cfg.layer_norm, name="torso")(x) if hidden else x
+
+
+class ActorCritic(nn.Module):
+    """``obs -> (logits, value)`` for discrete-action actor-critic agents (PPO)."""
+
+    cfg: NetConfig
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, task: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        cfg = self.cfg
+        use_moe = cfg.moe.kind != "none"
+        in_actor = use_moe and cfg.moe.placement in ("actor", "both")
+        in_critic = use_moe and cfg.moe.placement in ("critic", "both")
+        if cfg.shared == "none":
+            actor_tokens = Encoder(cfg, name="actor_encoder")(obs)
+            critic_tokens = Encoder(cfg, name="critic_encoder")(obs)
+        else:
+            actor_tokens = critic_tokens = Encoder(cfg, name="encoder")(obs)
+        if cfg.shared == "all":
+            z = DenseStack(cfg, 0, use_moe, name="torso")(actor_tokens, task)
+            return CategoricalHead(self.num_actions, name="actor_head")(z), ValueHead(name="critic_head")(z)
+        outputs_in_moe = use_moe and cfg.moe.position != "middle"
+        actor = DenseStack(cfg, self.num_actions if in_actor and outputs_in_moe else 0, in_actor,
+                           name="actor_torso")(actor_tokens, task)
+        critic = DenseStack(cfg, 1 if in_critic and outputs_in_moe else 0, in_critic,
+                            name="critic_torso")(critic_tokens, task)
+        logits = actor if in_actor and outputs_in_moe else CategoricalHead(self.num_actions,
+                                                                           name="actor_head")(actor)
+        value = critic[..., 0] if in_critic and outputs_in_moe else ValueHead(name="critic_head")(critic)
+        return logits, value
+
+
+class QNetwork(nn.Module):
+    """``obs -> Q [..., A]`` (and C51 logits) for value-based agents: encoder, bottleneck, dense stack
+    (experts in the middle position), then a plain, dueling or distributional head."""
+
+    cfg: NetConfig
+    num_actions: int
+    head: str = "q"
+    atoms: int = 51
+    noisy: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, task: jax.Array | None = None):
+        if self.cfg.moe.kind != "none" and self.cfg.moe.position != "middle":
+            raise ValueError("net.moe.position: value-based agents take experts in the middle position")
+        z = DenseStack(self.cfg, 0, self.cfg.moe.kind != "none", name="torso")(
+            Encoder(self.cfg, name="encoder")(obs), task)
+        if self.head == "c51":
+            return C51Head(self.num_actions, self.atoms, dueling=False, noisy=self.noisy, name="head")(z)
+        return QHead(self.num_actions, dueling=self.head == "dueling", noisy=self.noisy, name="head")(z)

@@ -27,6 +27,7 @@ test-all: .venv/.installed-test
 bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py
 	$(PY) bench/grid_throughput.py
+	$(PY) bench/nets_cost.py
 
 lint: .venv/.installed-test
 	.venv/bin/ruff check plastix tests bench

@@ -1,0 +1,1 @@
+"""Neuron activity (dormant ratio, GraMa), resets (ReDo, ReGraMa) and representation probes."""

@@ -1,0 +1,104 @@
+"""Neuron-activity diagnostics over a `probe`: tau-dormant and GraMa scores and ratios, effective rank,
+feature, parameter and gradient norms.
+
+A score normalises a per-neuron magnitude by its layer's mean (``s_i = m_i / mean_k m_k``): a neuron is
+*dormant* when its mean |activation| score is <= tau (Sokar et al. 2023) and *GraMa-inactive* when its
+gradient-magnitude score is <= tau (Liu et al. 2025). Two readings of "gradient magnitude" exist:
+
+- ``"output"`` (default): mean over samples (and positions, slots) of |dL/dz_i| per sample, z_i the
+  neuron's pre-activation (the gradient its own parameters receive; zero for a dead ReLU unit);
+- ``"weight"``: mean of |dL/dW| over the neuron's incoming kernel column (a public multi-task SAC
+  implementation's choice; the batch sum inside dL/dW lets signs cancel).
+
+Experts are normalised each on its own (an expert is its own layer). Ratios are per layer and overall
+(all neurons of all layers together).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from plastix.plasticity.probe import Layer
+
+GRAMA_MODES = ("output", "weight")
+METRICS = ("dormant", "grama", "srank", "norms")
+
+
+def _normalised(per_neuron: jax.Array) -> jax.Array:
+    return per_neuron / (per_neuron.mean(-1, keepdims=True) + 1e-8)
+
+
+def _per_neuron(x: jax.Array, stacked: bool) -> jax.Array:
+    """Mean |x| over every axis but the neurons (and the expert axis when stacked)."""
+    axes = tuple(range(1 if stacked else 0, x.ndim - 1))
+    return jnp.abs(x).mean(axes) if axes else jnp.abs(x)
+
+
+def activation_scores(layer: Layer) -> jax.Array:
+    """tau-dormant scores ``[neurons]`` (``[experts, neurons]`` when stacked)."""
+    return _normalised(_per_neuron(layer.activation, layer.stacked))
+
+
+def grama_scores(layer: Layer, mode: str = "output") -> jax.Array:
+    """GraMa scores from the output gradient or the incoming-weight gradient (see the module doc)."""
+    if mode == "output":
+        return _normalised(_per_neuron(layer.grad, layer.stacked))
+    if mode == "weight":
+        return _normalised(_per_neuron(layer.kernel_grad, layer.stacked))
+    raise ValueError(f"plasticity.grama_mode: {mode!r} is not one of {', '.join(GRAMA_MODES)}")
+
+
+def srank(features: jax.Array, delta: float = 0.01) -> jax.Array:
+    """Effective rank (Kumar et al. 2021): the fewest singular values holding 1 - delta of their sum,
+    for features ``[samples..., d]``."""
+    sv = jnp.linalg.svd(features.reshape(-1, features.shape[-1]), compute_uv=False)
+    cum = jnp.cumsum(sv) / (sv.sum() + 1e-12)
+    return (jnp.argmax(cum >= 1.0 - delta) + 1).astype(jnp.float32)
+
+
+def feature_norm(layer: Layer) -> jax.Array:
+    """Mean L2 norm of a sample's activation vector."""
+    x = layer.activation
+    return jnp.linalg.norm(x.reshape(-1, x.shape[-1]), axis=-1).mean()
+
+
+def global_norm(tree: Any) -> jax.Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
+def _ratios(scores: dict[str, jax.Array], tau: float, prefix: str) -> dict[str, jax.Array]:
+    out = {f"{prefix}/{name}": (s <= tau).mean() for name, s in scores.items()}
+    dormant = sum((s <= tau).sum() for s in scores.values())
+    total = sum(s.size for s in scores.values())
+    out[prefix] = dormant / max(total, 1)
+    return out
+
+
+def activity(layers: dict[str, Layer], params: Any = None, grads: Any = None, tau: float = 0.1,
+             metrics=METRICS, grama_mode: str = "output", srank_max_samples: int = 4096) -> dict:
+    """Scalar diagnostics to log, named ``activity/<metric>[/<layer>]``."""
+    for m in metrics:
+        if m not in METRICS:
+            raise ValueError(f"plasticity.metrics: {m!r} is not one of {', '.join(METRICS)}")
+    out: dict[str, jax.Array] = {}
+    if "dormant" in metrics:
+        out |= _ratios({n: activation_scores(layer) for n, layer in layers.items()}, tau, "activity/dormant")
+    if "grama" in metrics:
+        out |= _ratios({n: grama_scores(layer, grama_mode) for n, layer in layers.items()}, tau,
+                       "activity/grama")
+    if "srank" in metrics:
+        for name, layer in layers.items():
+            rows = layer.activation.size // layer.activation.shape[-1]
+            if not layer.stacked and rows <= srank_max_samples:
+                out[f"activity/srank/{name}"] = srank(layer.activation)
+    if "norms" in metrics:
+        for name, layer in layers.items():
+            out[f"activity/feature_norm/{name}"] = feature_norm(layer)
+        if params is not None:
+            out["activity/param_norm"] = global_norm(params)
+        if grads is not None:
+            out["activity/grad_norm"] = global_norm(grads)
+    return out

@@ -174,12 +174,11 @@ class PPO:
         done = (rollout.terminated | rollout.truncated).astype(jnp.float32)
         return gae(rollout.reward, rollout.value, next_value, done, c.gamma, c.gae_lambda)
 
-    def update(self, state: AgentState, rollout: Rollout, key: jax.Array):
-        """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses."""
-        c = self.config
+    def loss_batch(self, state: AgentState, rollout: Rollout) -> dict[str, jax.Array]:
+        """The rollout as one flat batch for `loss` (GAE targets from ``state``'s parameters)."""
         advantage, returns = self.targets(state.params, rollout)
-        flat = lambda x: x.reshape((-1,) + x.shape[2:])
-        data = {
+        flat = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731
+        return {
             "obs": flat(rollout.obs),
             "action": flat(rollout.action),
             "log_prob": flat(rollout.log_prob),
@@ -187,6 +186,11 @@ class PPO:
             "advantage": flat(advantage),
             "return": flat(returns),
         }
+
+    def update(self, state: AgentState, rollout: Rollout, key: jax.Array):
+        """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses."""
+        c = self.config
+        data = self.loss_batch(state, rollout)
         grad_fn = jax.grad(self.loss, has_aux=True)
 
         def minibatch_step(carry, batch):

@@ -48,3 +48,29 @@ def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
+    """Dormant and GraMa-inactive neuron ratios (overall, mean over seeds) and the share of neurons
+    reset, against env steps."""
+    rows = read_metrics(run_dir)
+    steps = np.array([r["step"] for r in rows])
+    series = {"activity/dormant": "dormant ratio", "activity/grama": "GraMa-inactive ratio",
+              "activity/reset_fraction": "share of neurons reset"}
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, (key, label) in enumerate(series.items()):
+        vals = np.array([r.get(key, np.nan) for r in rows], float)
+        if np.isfinite(vals).any():
+            ax.plot(steps, vals, color=f"C{i}", label=label, marker="." if key.endswith("fraction") else None)
+    ax.set_xlabel("environment steps (per seed)")
+    ax.set_ylabel("fraction of neurons")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    ax.set_title(Path(run_dir).name)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -15,6 +15,8 @@ import yaml
 from plastix.agents import AGENTS, PPOConfig
 from plastix.envs import check_env_id, make
 from plastix.nets.build import NetConfig, check
+from plastix.plasticity.hook import PlasticityConfig
+from plastix.plasticity.hook import check as check_plasticity
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -43,6 +45,8 @@ class RunConfig:
     """PPO hyper-parameters (agent ppo)."""
     net: NetConfig = field(default_factory=NetConfig)
     """The agent's network: encoder, bottleneck, dense stack, mixture of experts, sharing."""
+    plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
+    """Neuron-activity diagnostics (dormant, GraMa, srank) and resets (ReDo, ReGraMa)."""
     """PPO hyper-parameters."""
     log_every: int = 65_536
     """Environment steps per seed between log lines, checkpoints and progress updates."""
@@ -125,6 +129,7 @@ def validate(config: RunConfig) -> RunConfig:
             raise ConfigError(f"ppo.{n}: must lie in [0, 1], got {getattr(p, n)}")
     try:
         check(config.net)
+        check_plasticity(config.plasticity)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     spec = build_env(config).spec

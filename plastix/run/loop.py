@@ -51,8 +51,10 @@ def make_init(env: Any, agent: Any, num_envs: int):
     return init
 
 
-def make_update(env: Any, agent: Any, num_envs: int, num_steps: int):
-    """``Runner -> (Runner, metrics)``: one rollout of ``num_steps x num_envs`` then one agent update.
+def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any = None):
+    """``Runner -> (Runner, metrics)``: one rollout of ``num_steps x num_envs`` then one agent update,
+    then ``hook(agent_state, batch, key) -> (agent_state, metrics)`` when given (plasticity probes and
+    resets, `plastix.plasticity.hook`).
 
     Metrics hold sums over the episodes that ended in this rollout (return, length, successes, count)
     and the agent's update metrics.
@@ -99,6 +101,10 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int):
         rollout = rollout.replace(last_obs=runner.obs)
         key, k_update = jax.random.split(runner.key)
         agent_state, metrics = agent.update(runner.agent, rollout, k_update)
+        if hook is not None:
+            key, k_hook = jax.random.split(key)
+            agent_state, extra = hook(agent_state, agent.loss_batch(agent_state, rollout), k_hook)
+            metrics = {**metrics, **extra}
         runner = runner.replace(
             agent=agent_state, key=key, env_steps=runner.env_steps + num_steps * num_envs
         )
@@ -109,13 +115,13 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int):
 
 
 def make_chunk(env: Any, agent: Any, num_envs: int, num_steps: int, updates_per_chunk: int,
-               num_seeds: int = 1):
+               num_seeds: int = 1, hook: Any = None):
     """Jitted ``Runner[seeds] -> (Runner[seeds], metrics[seeds, updates])``.
 
     With several devices and a seed count they divide, each device runs its own seeds
     (``shard_map``): seeds never communicate, so no collective is ever needed.
     """
-    update = make_update(env, agent, num_envs, num_steps)
+    update = make_update(env, agent, num_envs, num_steps, hook)
 
     def chunk(runner: Runner):
         return jax.lax.scan(update, runner, None, updates_per_chunk)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.agents import AGENTS
+from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import RunConfig, build_env, load_yaml, save_yaml, validate
 from plastix.run.logging import MetricsLog, ProgressBar
@@ -109,9 +110,12 @@ def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
         "episodes": [int(e) for e in episodes],
         "steps_per_s": seeds * p.steps_per_chunk / seconds,
     }
-    for k, v in metrics.items():  # the agent's own metrics (losses, routing, ...), averaged
-        if k not in EPISODE_SUMS:
-            row[k] = float(np.mean(v))
+    for k, v in metrics.items():  # the agent's own metrics (losses, routing, activity), averaged
+        if k in EPISODE_SUMS:
+            continue
+        measured = np.isfinite(v) if k.startswith("activity/") else np.ones_like(v, bool)
+        if measured.any():  # activity is measured every few updates; NaN elsewhere
+            row[k] = float(np.mean(np.asarray(v)[measured]))
     returns = [r for r in row["episode_return"] if r is not None]
     row["episode_return_mean"] = float(np.mean(returns)) if returns else None
     return row
@@ -125,7 +129,7 @@ def _first_nonfinite(metrics: dict[str, np.ndarray]) -> int | None:
 
 def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) -> TrainResult:
     """Train ``config`` into ``run_dir`` (a new directory unless ``resuming``)."""
-    from plastix.analysis.plots import learning_curve
+    from plastix.analysis.plots import activity_curves, learning_curve
 
     validate(config)
     p = plan(config)
@@ -143,8 +147,10 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         start = ckpt.latest()
         runner = ckpt.restore(start, runner)
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=start * p.steps_per_chunk)
+    example = jnp.zeros((1,) + tuple(env.spec.observation_space.shape), env.spec.observation_space.dtype)
+    hook = make_hook(agent, config.plasticity, example)
     chunk_fn = make_chunk(env, agent, config.ppo.num_envs, config.ppo.num_steps,
-                          p.updates_per_chunk, config.seeds)
+                          p.updates_per_chunk, config.seeds, hook)
     t = time.perf_counter()
     chunk_fn = chunk_fn.lower(runner).compile()
     compile_s = time.perf_counter() - t
@@ -192,6 +198,8 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         "eval_success": result.eval_success, "eval_return": result.eval_return,
     }, indent=2))
     learning_curve(run_dir, result.plot)
+    if config.plasticity.metric_names or config.plasticity.reset != "none":
+        activity_curves(run_dir, run_dir / "plots" / "activity.png")
     return result
 
 

@@ -13,6 +13,7 @@ import plastix.envs as E
 from plastix.agents import PPOConfig
 from plastix.envs.api import Box, Env
 from plastix.nets.build import EncoderConfig, MoEConfig, NetConfig
+from plastix.plasticity.hook import PlasticityConfig
 from plastix.run.checkpoint import ResumeError
 from plastix.run.config import ConfigError, RunConfig, from_dict, load_recipe, validate
 from plastix.run.train import resume
@@ -75,6 +76,10 @@ E.register("Test-PointMass-v0", PointMass)
         (dict(ppo=PPOConfig(gamma=1.5)), "ppo.gamma", "[0, 1]"),
         (dict(net=NetConfig(hidden=(64, "a"))), "net.hidden", "tuple"),
         (dict(net=NetConfig(hidden=())), "net.hidden", "positive"),
+        (dict(plasticity=PlasticityConfig(metrics="dormant,grammar")), "plasticity.metrics", "grama"),
+        (dict(plasticity=PlasticityConfig(reset="redo2")), "plasticity.reset", "regrama"),
+        (dict(plasticity=PlasticityConfig(every=0)), "plasticity.every", "positive"),
+        (dict(plasticity=PlasticityConfig(grama_mode="input")), "plasticity.grama_mode", "weight"),
     ],
 )
 def test_validation_names_field_and_accepted_values(change, field, accepted):
@@ -108,7 +113,8 @@ def test_recipes():
     from plastix.run.config import list_recipes
 
     assert load_recipe("quickstart").env == "MiniGrid-DoorKey-5x5-v0"
-    assert {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala"} <= set(list_recipes())
+    expected = {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala", "regrama_demo"}
+    assert expected <= set(list_recipes())
     for name in list_recipes():
         validate(load_recipe(name))
     assert load_recipe("ppo_softmoe_doorkey").net.moe.kind == "soft"

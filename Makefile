@@ -28,6 +28,7 @@ bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py
 	$(PY) bench/grid_throughput.py
 	$(PY) bench/nets_cost.py
+	$(PY) bench/probe_overhead.py
 
 lint: .venv/.installed-test
 	.venv/bin/ruff check plastix tests bench

@@ -15,6 +15,8 @@ commands:
             [--total-steps N] [--seeds N] [--ppo.lr X] ...  (plastix train --help lists every field)
   envs      plastix envs list [PREFIX]: registered environments;
             plastix envs render ENV_ID --out file.png|.gif [--steps N --view full|agent]: look at one
+  analyze   plastix analyze representations RUN_DIR: mutual information of the actor's and the
+            critic's latents with action, return, next latent and layout (k-NN), linear probes
 """
 
 
@@ -126,9 +128,44 @@ def envs_command(argv: list[str]) -> int:
     return 2
 
 
+def analyze_command(argv: list[str]) -> int:
+    """``plastix analyze representations RUN_DIR``: what the actor's and critic's latents hold."""
+    if not argv or argv[0] != "representations":
+        print("usage: plastix analyze representations RUN_DIR [--samples N] [--seed-index I]",
+              file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="plastix analyze representations",
+                                     description="Mutual information of the actor's and the critic's "
+                                                 "latents with action, return, next latent and layout.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds")
+    parser.add_argument("--envs", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--k", type=int, default=3)
+    args = parser.parse_args(argv[1:])
+    from plastix.plasticity.representation import analyze
+    from plastix.run.checkpoint import ResumeError
+
+    try:
+        results = analyze(args.run_dir, args.seed_index, args.envs, args.steps, args.samples, args.k)
+    except (ResumeError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = Table(title=f"representations of {args.run_dir}")
+    keys = sorted({k for r in results.values() for k in r})
+    table.add_column("latent")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, r in results.items():
+        table.add_row(name, *(f"{r[k]:.3f}" if k in r else "-" for k in keys))
+    Console().print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train": train_command, "envs": envs_command}
+    commands = {"train": train_command, "envs": envs_command, "analyze": analyze_command}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -74,3 +74,23 @@ def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def representation_bars(results: dict[str, dict[str, float]], out: str | Path, title: str = "") -> Path:
+    """Mutual information (nats) of the actor's and the critic's latents with each target."""
+    keys = sorted({k for r in results.values() for k in r if k.startswith("mi/")})
+    fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 2, 3.6))
+    width = 0.8 / max(len(results), 1)
+    for i, (name, r) in enumerate(results.items()):
+        ax.bar(np.arange(len(keys)) + i * width, [r.get(k, np.nan) for k in keys], width, label=name)
+    ax.set_xticks(np.arange(len(keys)) + width * (len(results) - 1) / 2, [k[3:] for k in keys])
+    ax.set_ylabel("mutual information (nats, k-NN)")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

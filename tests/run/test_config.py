@@ -113,7 +113,8 @@ def test_recipes():
     from plastix.run.config import list_recipes
 
     assert load_recipe("quickstart").env == "MiniGrid-DoorKey-5x5-v0"
-    expected = {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala", "regrama_demo"}
+    expected = {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala", "regrama_demo",
+                "representations_shared", "representations_decoupled"}
     assert expected <= set(list_recipes())
     for name in list_recipes():
         validate(load_recipe(name))

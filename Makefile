@@ -13,6 +13,10 @@ PIP := .venv/bin/pip
 	$(PIP) install -q -e ".[test,bench]"
 	touch $@
 
+.venv/.installed-ray: .venv/.installed-test
+	$(PIP) install -q -e ".[test,ray]"
+	touch $@
+
 install: .venv/.installed-test
 
 demo: .venv/.installed-test
@@ -21,7 +25,7 @@ demo: .venv/.installed-test
 test: .venv/.installed-test
 	$(PY) -m pytest -q
 
-test-all: .venv/.installed-test
+test-all: .venv/.installed-ray
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: .venv/.installed-bench

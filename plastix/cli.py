@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from rich.console import Console
@@ -15,8 +16,12 @@ commands:
             [--total-steps N] [--seeds N] [--ppo.lr X] ...  (plastix train --help lists every field)
   envs      plastix envs list [PREFIX]: registered environments;
             plastix envs render ENV_ID --out file.png|.gif [--steps N --view full|agent]: look at one
-  analyze   plastix analyze representations RUN_DIR: mutual information of the actor's and the
-            critic's latents with action, return, next latent and layout (k-NN), linear probes
+  sweep     plastix sweep [SWEEP.yaml] --base RECIPE --grid ppo.lr=1e-4,3e-4 --set seeds=3 [--backend ray]:
+            hyper-parameter sweeps; launching again resumes (plastix sweep --help)
+  analyze   plastix analyze RUN_OR_SWEEP_DIR: plots and a markdown summary;
+            plastix analyze representations RUN_DIR: mutual information of the actor's and the
+            critic's latents with action, return, next latent and layout (k-NN), linear probes;
+            plastix analyze thc FILE: THC scores of hyper-parameter consistency
 """
 
 
@@ -128,11 +133,140 @@ def envs_command(argv: list[str]) -> int:
     return 2
 
 
+def _scalar(text: str):
+    """A flag value: int, float (``1e-4`` too, which YAML 1.1 reads as a string), else YAML."""
+    import yaml
+
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside brackets: ``1,[32, 32]`` -> ``["1", "[32, 32]"]``."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def _assignments(items: list[str], many: bool) -> dict:
+    """``field=value`` (or ``field=v1,v2`` when ``many``) pairs."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"{item!r}: expected FIELD=VALUE")
+        key, value = item.split("=", 1)
+        out[key] = [_scalar(v.strip()) for v in _split_top(value)] if many else _scalar(value)
+    return out
+
+
+def sweep_command(argv: list[str]) -> int:
+    """``plastix sweep [SWEEP.yaml] [--base RECIPE] [--grid FIELD=V1,V2 ...] [--set FIELD=V ...]``."""
+    import dataclasses
+
+    from plastix.analysis.sweep import SweepConfig, launch, load_sweep
+    from plastix.run.config import ConfigError
+
+    parser = argparse.ArgumentParser(prog="plastix sweep", description="Grid or random hyper-parameter "
+                                     "sweeps, locally or on Ray; re-launching resumes a sweep.")
+    parser.add_argument("file", nargs="?", help="a sweep YAML (fields of SweepConfig); flags override it")
+    parser.add_argument("--base", help="recipe name or run-config YAML to start from")
+    parser.add_argument("--grid", nargs="*", default=[], help="FIELD=V1,V2 to sweep (e.g. ppo.lr=1e-4,3e-4)")
+    parser.add_argument("--set", nargs="*", default=[], help="FIELD=VALUE fixed for every run")
+    parser.add_argument("--mode", choices=("grid", "random"))
+    parser.add_argument("--num-samples", type=int)
+    parser.add_argument("--out", help="sweep directory")
+    parser.add_argument("--backend", choices=("local", "ray"))
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--address", help="Ray cluster address")
+    parser.add_argument("--cpus-per-run", type=float)
+    parser.add_argument("--gpus-per-run", type=float)
+    args = parser.parse_args(argv)
+    try:
+        sweep = load_sweep(args.file) if args.file else SweepConfig()
+        changes = {k: v for k, v in {"base": args.base, "mode": args.mode, "num_samples": args.num_samples,
+                                     "out": args.out, "backend": args.backend, "workers": args.workers,
+                                     "address": args.address, "cpus_per_run": args.cpus_per_run,
+                                     "gpus_per_run": args.gpus_per_run}.items() if v is not None}
+        if args.grid:
+            changes["grid"] = {**sweep.grid, **_assignments(args.grid, True)}
+        if args.set:
+            changes["set"] = {**sweep.set, **_assignments(args.set, False)}
+        rows = launch(dataclasses.replace(sweep, **changes))
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = Table(title=f"sweep {sweep.out if not args.out else args.out}")
+    for col in ("run", "overrides", "status", "attempts"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["hash"], json.dumps(r["overrides"]), r["status"], str(r["attempts"]))
+    Console(width=160).print(table)
+    return 0 if all(r["status"] == "done" for r in rows) else 1
+
+
+def thc_command(argv: list[str]) -> int:
+    """``plastix analyze thc FILE``: THC across games per hyper-parameter, regime and agent."""
+    parser = argparse.ArgumentParser(prog="plastix analyze thc",
+                                     description="THC score of hyper-parameter consistency across games.")
+    parser.add_argument("file",
+                        help="final scores: data[regime][hyperparameter][agent][value] = [seeds][games]")
+    args = parser.parse_args(argv)
+    from plastix.analysis.thc import thc_table
+
+    try:
+        rows = thc_table(args.file)
+    except (OSError, KeyError, ValueError) as err:
+        print(f"error: {args.file}: {err}", file=sys.stderr)
+        return 2
+    columns = sorted({(r["regime"], r["agent"]) for r in rows})
+    table = Table(title="THC across games (mean +- std over values; 0 = consistent, 1 = not)")
+    table.add_column("hyper-parameter")
+    for regime, agent in columns:
+        table.add_column(f"{regime} {agent}", justify="right")
+    by_key = {(r["hyperparameter"], r["regime"], r["agent"]): r for r in rows}
+    for hp in sorted({r["hyperparameter"] for r in rows}):
+        cells = []
+        for regime, agent in columns:
+            r = by_key.get((hp, regime, agent))
+            cells.append(f"{r['thc']:.3f} +- {r['std']:.3f}" if r and r["thc"] is not None else "-")
+        table.add_row(hp, *cells)
+    console = Console(width=200)
+    console.print(table)
+    for r in rows:
+        if r["thc"] is None:
+            console.print(f"skipped {r['regime']} {r['hyperparameter']} {r['agent']}: {r['note']}",
+                          markup=False)
+    return 0
+
+
 def analyze_command(argv: list[str]) -> int:
-    """``plastix analyze representations RUN_DIR``: what the actor's and critic's latents hold."""
+    """``plastix analyze representations RUN_DIR`` | ``plastix analyze thc FILE``."""
+    if argv and argv[0] == "thc":
+        return thc_command(argv[1:])
+    if len(argv) == 1 and argv[0] not in ("representations", "-h", "--help"):
+        from plastix.analysis.report import analyze
+
+        try:
+            path = analyze(argv[0])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(path.read_text())
+        print(f"figures and summary in {path.parent}")
+        return 0
     if not argv or argv[0] != "representations":
-        print("usage: plastix analyze representations RUN_DIR [--samples N] [--seed-index I]",
-              file=sys.stderr)
+        print("usage: plastix analyze RUN_OR_SWEEP_DIR\n"
+              "       plastix analyze representations RUN_DIR [--samples N] [--seed-index I]\n"
+              "       plastix analyze thc FILE", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(prog="plastix analyze representations",
                                      description="Mutual information of the actor's and the critic's "
@@ -165,7 +299,8 @@ def analyze_command(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train": train_command, "envs": envs_command, "analyze": analyze_command}
+    commands = {"train": train_command, "envs": envs_command, "analyze": analyze_command,
+                "sweep": sweep_command}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -14,6 +14,17 @@ from scipy import stats  # noqa: E402
 from plastix.run.logging import read_metrics  # noqa: E402
 
 
+def _save(fig, out: str | Path) -> Path:
+    """Save ``fig`` as PNG and PDF (same stem)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    fig.savefig(out.with_suffix(".pdf"))
+    plt.close(fig)
+    return out.with_suffix(".png")
+
+
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over axis 0 and its Student-t confidence interval (NaNs ignored); one seed: no width."""
     n = np.sum(~np.isnan(values), axis=0)
@@ -42,12 +53,7 @@ def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower right")
     fig.suptitle(Path(run_dir).name)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
@@ -68,12 +74,7 @@ def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     ax.set_title(Path(run_dir).name)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def representation_bars(results: dict[str, dict[str, float]], out: str | Path, title: str = "") -> Path:
@@ -88,9 +89,78 @@ def representation_bars(results: dict[str, dict[str, float]], out: str | Path, t
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
     ax.set_title(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
+
+
+def sweep_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], out: str | Path,
+                 key: str = "episode return") -> Path:
+    """Learning curves of several runs: ``{label: (steps, values [seeds, points])}``, mean and 95% CI."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (label, (steps, values)) in enumerate(curves.items()):
+        mean, lo, hi = mean_ci(values)
+        ax.plot(steps, mean, color=f"C{i % 10}", label=label)
+        ax.fill_between(steps, lo, hi, color=f"C{i % 10}", alpha=0.2)
+    ax.set_xlabel("environment steps (per seed)")
+    ax.set_ylabel(key)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, out)
+
+
+def aggregate_bars(points: dict[str, dict[str, float]], intervals: dict[str, dict[str, tuple]],
+                   out: str | Path) -> Path:
+    """One panel per aggregate (IQM, mean, ...): a bar per run with its bootstrap CI."""
+    metrics = list(points)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 0.5 * len(points[metrics[0]]) + 1.5),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        labels = list(points[metric])
+        vals = np.array([points[metric][k] for k in labels])
+        lo = vals - np.array([intervals[metric][k][0] for k in labels])
+        hi = np.array([intervals[metric][k][1] for k in labels]) - vals
+        ax.barh(np.arange(len(labels)), vals, xerr=[lo, hi], color="C0", alpha=0.7, capsize=3)
+        ax.set_yticks(np.arange(len(labels)), labels, fontsize=7)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3, axis="x")
+    return _save(fig, out)
+
+
+def performance_profiles(profiles: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], taus: np.ndarray,
+                         out: str | Path) -> Path:
+    """Run-score distributions ``{label: (profile, low, high)}`` over thresholds ``taus``."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, (prof, lo, hi)) in enumerate(profiles.items()):
+        ax.plot(taus, prof, color=f"C{i % 10}", label=label)
+        ax.fill_between(taus, lo, hi, color=f"C{i % 10}", alpha=0.2)
+    ax.set_xlabel("score threshold tau")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, out)
+
+
+def rank_plot(values: dict[str, list], scores: dict[str, list], out: str | Path) -> Path:
+    """Score against each swept hyper-parameter's values (one panel per field)."""
+    fields = list(values)
+    fig, axes = plt.subplots(1, len(fields), figsize=(4 * len(fields), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], fields, strict=True):
+        xs = [str(v) for v in values[name]]
+        ax.plot(range(len(xs)), scores[name], "o", color="C0")
+        ax.set_xticks(range(len(xs)), xs, rotation=30, fontsize=7)
+        ax.set_xlabel(name)
+        ax.set_ylabel("IQM of final return")
+        ax.grid(alpha=0.3)
+    return _save(fig, out)
+
+
+def thc_bars(scores: dict[str, tuple[float, float]], out: str | Path) -> Path:
+    """THC (mean and std over values) per hyper-parameter."""
+    names = list(scores)
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names)), 3.5))
+    ax.bar(range(len(names)), [scores[n][0] for n in names], yerr=[scores[n][1] for n in names],
+           color="C3", alpha=0.7, capsize=3)
+    ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax.set_ylabel("THC (0 consistent, 1 not)")
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, out)

@@ -190,6 +190,11 @@ def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
             value = _from_dict(hints[key], value, f"{prefix}{key}.")
         elif typing.get_origin(hints[key]) is tuple and isinstance(value, list):
             value = tuple(value)
+        elif hints[key] is float and isinstance(value, str):
+            try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+                value = float(value)
+            except ValueError:
+                pass  # left for validation to report
         kwargs[key] = value
     return cls(**kwargs)
 

@@ -106,6 +106,7 @@ def test_dict_configs_reject_unknown_fields():
     with pytest.raises(ConfigError, match="ppo.lrr: unknown field"):
         from_dict({"ppo": {"lrr": 1.0}})
     assert from_dict({"net": {"hidden": [32, 32]}}).net.hidden == (32, 32)
+    assert from_dict({"ppo": {"lr": "1e-4"}}).ppo.lr == 1e-4  # YAML 1.1 reads 1e-4 as a string
     assert from_dict({"net": {"moe": {"kind": "soft", "experts": 1}}}).net.moe.experts == 1
 
 

@@ -32,7 +32,8 @@ def test_softmoe_actor_critic_from_cli(tmp_path):
     assert np.mean(summary["eval_success"]) > 0.5  # Empty-5x5 is learnt in 64k steps
 
 
-@pytest.mark.parametrize("encoder", [pytest.param("impala", marks=pytest.mark.slow), "nature"])
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ["impala", "nature"])
 def test_decoupled_cnn_encoders_from_cli(tmp_path, encoder):
     run, rows = _train(tmp_path, encoder, "--net.encoder.kind", encoder, "--net.shared", "none",
                        "--net.bottleneck", "gap", "--net.activation", "relu")

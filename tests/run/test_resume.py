@@ -64,7 +64,7 @@ def test_nan_loss_stops_with_checkpoint_and_step(tmp_path, monkeypatch):
 
     def poisoned(self, params, batch):
         loss, aux = real_loss(self, params, batch)
-        bad = jax.numpy.where(params["actor_head"]["Dense_0"]["bias"][0] != 0, jax.numpy.nan, 0.0)
+        bad = jax.numpy.where(params["actor_head"]["dense"]["bias"][0] != 0, jax.numpy.nan, 0.0)
         return loss + bad, {**aux, "loss/total": aux["loss/total"] + bad}
 
     monkeypatch.setattr(ppo.PPO, "loss", poisoned)

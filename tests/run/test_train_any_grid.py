@@ -17,8 +17,9 @@ def test_every_grid_id_validates(env_id):
     validate(dataclasses.replace(RunConfig(), env=env_id))
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-Dynamic-Obstacles-5x5-v0", "MiniGrid-MemoryS7-v0",
-                                    "MiniGrid-KeyCorridorS3R1-v0"])
+@pytest.mark.parametrize("env_id", [pytest.param("MiniGrid-Dynamic-Obstacles-5x5-v0", marks=pytest.mark.slow),
+                                    "MiniGrid-MemoryS7-v0",
+                                    pytest.param("MiniGrid-KeyCorridorS3R1-v0", marks=pytest.mark.slow)])
 def test_ppo_updates_on_other_families(env_id):
     env = E.make(env_id)
     cfg = PPOConfig(num_envs=4, num_steps=16, num_minibatches=2)

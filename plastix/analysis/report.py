@@ -1,0 +1,142 @@
+"""``plastix analyze RUN_OR_SWEEP_DIR``: figures (PNG and PDF) and a markdown summary from run
+directories only (no agent is imported).
+
+A run gets its learning curve and, when it measured them, its activity curves. A sweep gets learning
+curves of every run, IQM / mean of the final evaluation returns with 95% stratified-bootstrap intervals
+(seeds x envs), performance profiles, the score against each swept field, and THC bars when it sweeps
+``env`` beside other fields (settings = envs, intervals = mean +- std over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plastix.analysis import plots, stats
+from plastix.analysis.thc import thc
+from plastix.run.logging import read_metrics
+
+
+def _curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = read_metrics(run_dir)
+    steps = np.array([r["step"] for r in rows])
+    values = np.array([[np.nan if v is None else v for v in r["episode_return"]] for r in rows]).T
+    return steps, values
+
+
+def _summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def analyze_run(run_dir: str | Path) -> Path:
+    """Learning (and activity) curves and ``summary.md`` for one run."""
+    run_dir = Path(run_dir)
+    out = run_dir / "analysis"
+    plots.learning_curve(run_dir, out / "learning_curve.png")
+    rows = read_metrics(run_dir)
+    if any("activity/dormant" in r or "activity/grama" in r for r in rows):
+        plots.activity_curves(run_dir, out / "activity.png")
+    summary = _summary(run_dir)
+    lines = [f"# {run_dir.name}", ""]
+    if summary:
+        lines += ["| seed | eval success | eval return |", "|---|---|---|"]
+        lines += [f"| {i} | {s:.3f} | {r:.3f} |" for i, (s, r) in
+                  enumerate(zip(summary["eval_success"], summary["eval_return"], strict=True))]
+    else:
+        lines.append("(no summary.json: the run has not finished)")
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _label(overrides: dict) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()) or "base"
+
+
+def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
+    """Figures and ``summary.md`` for a sweep directory (``index.sqlite`` and ``runs/``)."""
+    from plastix.analysis.sweep import Index
+
+    sweep_dir = Path(sweep_dir)
+    out = sweep_dir / "analysis"
+    rows = Index(sweep_dir / "index.sqlite").rows()
+    done = [r for r in rows if _summary(Path(r["run_dir"])) is not None]
+    if not done:
+        raise ValueError(f"sweep: no finished run in {sweep_dir}")
+    # final scores: seeds x 1 env per run (env, when swept, is handled by THC below)
+    scores = {_label(r["overrides"]): np.array(_summary(Path(r["run_dir"]))["eval_return"], float)[:, None]
+              for r in done}
+    plots.sweep_curves({_label(r["overrides"]): _curve(Path(r["run_dir"])) for r in done}, out / "curves.png")
+    points, intervals = {}, {}
+    for name in ("iqm", "mean"):
+        points[name], intervals[name] = stats.interval_estimates(scores, stats.AGGREGATES[name], reps=reps)
+    plots.aggregate_bars(points, intervals, out / "aggregates.png")
+    everything = np.concatenate([s.ravel() for s in scores.values()])
+    taus = np.linspace(everything.min(), everything.max(), 41)
+    profiles = {k: stats.performance_profile_ci(s, taus, reps=reps) for k, s in scores.items()}
+    plots.performance_profiles(profiles, taus, out / "profiles.png")
+    fields = sorted({k for r in done for k in r["overrides"]})
+    values = {f: sorted({json.dumps(r["overrides"].get(f)) for r in done}) for f in fields}
+    per_field = {f: [float(np.mean([points["iqm"][_label(r["overrides"])] for r in done
+                                    if json.dumps(r["overrides"].get(f)) == v])) for v in values[f]]
+                 for f in fields}
+    if fields:
+        plots.rank_plot({f: [json.loads(v) for v in values[f]] for f in fields}, per_field, out / "ranks.png")
+    thc_scores = _thc_over_envs(done, fields)
+    if thc_scores:
+        plots.thc_bars(thc_scores, out / "thc.png")
+    lines = [f"# sweep {sweep_dir.name}", "", f"{len(done)} of {len(rows)} runs finished.", "",
+             "| run | overrides | seeds | IQM [95% CI] | mean [95% CI] |", "|---|---|---|---|---|"]
+    for r in done:
+        label = _label(r["overrides"])
+        lo, hi = intervals["iqm"][label]
+        mlo, mhi = intervals["mean"][label]
+        lines.append(f"| {r['hash']} | {label} | {len(scores[label])} | {points['iqm'][label]:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {points['mean'][label]:.3f} [{mlo:.3f}, {mhi:.3f}] |")
+    if thc_scores:
+        lines += ["", "| hyper-parameter | THC across envs |", "|---|---|"]
+        lines += [f"| {k} | {v[0]:.3f} +- {v[1]:.3f} |" for k, v in thc_scores.items()]
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _thc_over_envs(done: list[dict], fields: list[str]) -> dict[str, tuple[float, float]]:
+    """THC of each swept field (other than env) with envs as settings, other fields at their first value."""
+    if "env" not in fields:
+        return {}
+    envs = sorted({r["overrides"]["env"] for r in done})
+    out = {}
+    for field in fields:
+        if field == "env":
+            continue
+        rest = {f: done[0]["overrides"].get(f) for f in fields if f not in (field, "env")}
+        vals = sorted({json.dumps(r["overrides"][field]) for r in done})
+        if len(envs) < 2 or len(vals) < 2:
+            continue
+        lower, upper = np.full((len(envs), len(vals)), np.nan), np.full((len(envs), len(vals)), np.nan)
+        for r in done:
+            o = r["overrides"]
+            if any(o.get(f) != v for f, v in rest.items()):
+                continue
+            s = np.array(_summary(Path(r["run_dir"]))["eval_return"], float)
+            i, j = envs.index(o["env"]), vals.index(json.dumps(o[field]))
+            lower[i, j], upper[i, j] = s.mean() - s.std(), s.mean() + s.std()
+        if np.isfinite(lower).all():
+            result = thc(lower, upper, vals, envs)
+            out[field] = (result.score, result.std)
+    return out
+
+
+def analyze(path: str | Path) -> Path:
+    """A run directory or a sweep directory -> its ``analysis/summary.md`` (figures beside it)."""
+    path = Path(path)
+    if (path / "index.sqlite").is_file():
+        return analyze_sweep(path)
+    if (path / "config.yaml").is_file():
+        return analyze_run(path)
+    raise ValueError(f"analyze: {path} is neither a run directory (config.yaml) nor a sweep (index.sqlite)")

@@ -64,18 +64,25 @@ def check(cfg: PlasticityConfig, prefix: str = "plasticity.") -> None:
 
 
 def make_hook(agent: Any, cfg: PlasticityConfig, example_obs: jax.Array):
-    """``(state, batch, key) -> (state, metrics)`` for the loop, or None when nothing is asked."""
+    """``(state, rollout, key) -> (state, metrics)`` for the loop, or None when nothing is asked. The
+    probe batch (``agent.loss_batch``) is built only on the updates that measure or reset."""
     if not cfg.active:
         return None
     names = cfg.metric_names
     reset_plan = plan(agent.network, agent.init(jax.random.PRNGKey(0)).params, example_obs) \
         if cfg.reset != "none" else None
 
-    def measure(state, batch):
+    def batch_of(state, rollout):
+        batch = agent.loss_batch(state, rollout)
+        return jax.tree.map(lambda x: x[: cfg.probe_samples], batch)
+
+    def measure(state, rollout):
+        batch = batch_of(state, rollout)
         layers, grads = probe(lambda p: agent.loss(p, batch), state.params)
         return activity(layers, state.params, grads, cfg.tau, names, cfg.grama_mode)
 
-    def do_reset(state, batch, key):
+    def do_reset(state, rollout, key):
+        batch = batch_of(state, rollout)
         layers, _ = probe(lambda p: agent.loss(p, batch), state.params)
         masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode)
         fresh = agent.init(key).params
@@ -84,16 +91,15 @@ def make_hook(agent: Any, cfg: PlasticityConfig, example_obs: jax.Array):
         total = sum(m.size for m in masks.values())
         return state.replace(params=params, opt_state=opt_state), count / max(total, 1)
 
-    def hook(state, batch, key):
-        batch = jax.tree.map(lambda x: x[: cfg.probe_samples], batch)
+    def hook(state, rollout, key):
         metrics = {}
         if names:
-            template = jax.eval_shape(measure, state, batch)
+            template = jax.eval_shape(measure, state, rollout)
             nan = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), template)
-            metrics = jax.lax.cond(state.step % cfg.every == 0, lambda: measure(state, batch), lambda: nan)
+            metrics = jax.lax.cond(state.step % cfg.every == 0, lambda: measure(state, rollout), lambda: nan)
         if reset_plan is not None:
             state, fraction = jax.lax.cond(
-                state.step % cfg.reset_every == 0, lambda s: do_reset(s, batch, key),
+                state.step % cfg.reset_every == 0, lambda s: do_reset(s, rollout, key),
                 lambda s: (s, jnp.float32(jnp.nan)), state)
             metrics["activity/reset_fraction"] = jnp.asarray(fraction, jnp.float32)
         return state, metrics

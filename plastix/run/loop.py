@@ -53,8 +53,8 @@ def make_init(env: Any, agent: Any, num_envs: int):
 
 def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any = None):
     """``Runner -> (Runner, metrics)``: one rollout of ``num_steps x num_envs`` then one agent update,
-    then ``hook(agent_state, batch, key) -> (agent_state, metrics)`` when given (plasticity probes and
-    resets, `plastix.plasticity.hook`).
+    then ``hook(agent_state, rollout, key) -> (agent_state, metrics)`` when given (plasticity probes
+    and resets, `plastix.plasticity.hook`).
 
     Metrics hold sums over the episodes that ended in this rollout (return, length, successes, count)
     and the agent's update metrics.
@@ -103,7 +103,7 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any =
         agent_state, metrics = agent.update(runner.agent, rollout, k_update)
         if hook is not None:
             key, k_hook = jax.random.split(key)
-            agent_state, extra = hook(agent_state, agent.loss_batch(agent_state, rollout), k_hook)
+            agent_state, extra = hook(agent_state, rollout, k_hook)
             metrics = {**metrics, **extra}
         runner = runner.replace(
             agent=agent_state, key=key, env_steps=runner.env_steps + num_steps * num_envs

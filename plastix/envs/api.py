@@ -154,13 +154,13 @@ class Env(abc.ABC):
         next_state, reward, terminated, truncated, info = self.step_env(
             key_step, state, action, params
         )
-        final_obs = self.observe(next_state, params)
-        reset_obs, reset_state = self.reset(key_reset, params)
+        reset_state = self.reset_env(key_reset, params)
         done = jnp.logical_or(terminated, truncated)
-        pick = lambda new, cont: jax.tree.map(lambda a, b: jnp.where(done, a, b), new, cont)
-        obs = pick(reset_obs, final_obs)
-        state = pick(reset_state, next_state)
-        info = {**info, "final_obs": final_obs}
+        state = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_state, next_state)
+        # one observation of the state the agent continues from; final_obs is a second one, which XLA
+        # drops when nothing reads it
+        obs = self.observe(state, params)
+        info = {**info, "final_obs": self.observe(next_state, params)}
         return obs, state, reward.astype(jnp.float32), terminated, truncated, info
 
 

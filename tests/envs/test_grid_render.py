@@ -59,6 +59,7 @@ def test_onehot_matches_minigrid_encoding():
     np.testing.assert_array_equal(onehot, obs["image"])
 
 
+@pytest.mark.slow
 def test_render_cli_writes_png_and_gif(tmp_path):
     from PIL import Image
 

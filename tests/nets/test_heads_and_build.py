@@ -64,8 +64,9 @@ def _paths(tree):
     NetConfig(),
     NetConfig(torso="residual", activation="gelu"),
     NetConfig(encoder=EncoderConfig("nature"), bottleneck="perconv", moe=MoEConfig("soft", experts=2)),
-    NetConfig(encoder=EncoderConfig("impala"), bottleneck="gap", shared="encoder",
-              moe=MoEConfig("topk", experts=3, position="all", placement="actor")),
+    pytest.param(NetConfig(encoder=EncoderConfig("impala"), bottleneck="gap", shared="encoder",
+                           moe=MoEConfig("topk", experts=3, position="all", placement="actor")),
+                 marks=pytest.mark.slow),
     NetConfig(moe=MoEConfig("expert_choice", position="big")),
 ], ids=["mlp", "residual", "nature-soft", "impala-topk-all", "ec-big"])
 def test_every_neuron_layer_follows_the_naming_scheme(cfg):

@@ -18,7 +18,7 @@ def test_every_grid_id_validates(env_id):
 
 
 @pytest.mark.parametrize("env_id", [pytest.param("MiniGrid-Dynamic-Obstacles-5x5-v0", marks=pytest.mark.slow),
-                                    "MiniGrid-MemoryS7-v0",
+                                    pytest.param("MiniGrid-MemoryS7-v0", marks=pytest.mark.slow),
                                     pytest.param("MiniGrid-KeyCorridorS3R1-v0", marks=pytest.mark.slow)])
 def test_ppo_updates_on_other_families(env_id):
     env = E.make(env_id)

@@ -200,11 +200,12 @@ def sweep_command(argv: list[str]) -> int:
             changes["grid"] = {**sweep.grid, **_assignments(args.grid, True)}
         if args.set:
             changes["set"] = {**sweep.set, **_assignments(args.set, False)}
-        rows = launch(dataclasses.replace(sweep, **changes))
+        sweep = dataclasses.replace(sweep, **changes)
+        rows = launch(sweep)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = Table(title=f"sweep {sweep.out if not args.out else args.out}")
+    table = Table(title=f"sweep {sweep.out}")
     for col in ("run", "overrides", "status", "attempts"):
         table.add_column(col)
     for r in rows:

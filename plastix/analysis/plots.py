@@ -35,14 +35,19 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
     return mean, mean - half, mean + half
 
 
-def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
-    """Episode return and success rate against env steps: mean and 95% CI over seeds."""
+def run_curve(run_dir: str | Path, key: str = "episode_return") -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values [seeds, points]) of a per-seed metric in a run's metrics.jsonl (None -> NaN)."""
     rows = read_metrics(run_dir)
     steps = np.array([r["step"] for r in rows])
+    return steps, np.array([[np.nan if v is None else v for v in r[key]] for r in rows]).T
+
+
+def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
+    """Episode return and success rate against env steps: mean and 95% CI over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, label in zip(axes, ("episode_return", "success_rate"),
                               ("episode return", "success rate"), strict=True):
-        vals = np.array([[np.nan if v is None else v for v in r[key]] for r in rows]).T
+        steps, vals = run_curve(run_dir, key)
         mean, lo, hi = mean_ci(vals)
         if key == "success_rate":
             lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)

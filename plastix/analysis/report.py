@@ -20,13 +20,6 @@ from plastix.analysis.thc import thc
 from plastix.run.logging import read_metrics
 
 
-def _curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    rows = read_metrics(run_dir)
-    steps = np.array([r["step"] for r in rows])
-    values = np.array([[np.nan if v is None else v for v in r["episode_return"]] for r in rows]).T
-    return steps, values
-
-
 def _summary(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / "summary.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -70,7 +63,8 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
     # final scores: seeds x 1 env per run (env, when swept, is handled by THC below)
     scores = {_label(r["overrides"]): np.array(_summary(Path(r["run_dir"]))["eval_return"], float)[:, None]
               for r in done}
-    plots.sweep_curves({_label(r["overrides"]): _curve(Path(r["run_dir"])) for r in done}, out / "curves.png")
+    curves = {_label(r["overrides"]): plots.run_curve(r["run_dir"]) for r in done}
+    plots.sweep_curves(curves, out / "curves.png")
     points, intervals = {}, {}
     for name in ("iqm", "mean"):
         points[name], intervals[name] = stats.interval_estimates(scores, stats.AGGREGATES[name], reps=reps)

@@ -8,6 +8,7 @@ vectorised over bootstrap replicates.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -57,7 +58,10 @@ def stratified_bootstrap(scores: np.ndarray, reps: int, rng: np.random.Generator
 def interval_estimates(score_dict: dict[str, np.ndarray], metric: Callable[[np.ndarray], np.ndarray],
                        reps: int = 2000, level: float = 0.95, seed: int = 0):
     """Point estimates and ``level`` percentile intervals of ``metric`` for each algorithm's
-    ``[runs, tasks]`` scores: ``({name: value}, {name: (low, high)})``."""
+    ``[runs, tasks]`` scores: ``({name: value}, {name: (low, high)})``.
+
+    ``reps`` defaults to 2,000 (rliable: 50,000) so that analyses stay interactive; the endpoints' Monte
+    Carlo error is then about 1% of the interval width. Pass 50_000 for publication figures."""
     rng = np.random.default_rng(seed)
     points, intervals = {}, {}
     alpha = 100 * (1 - level) / 2
@@ -103,6 +107,14 @@ def performance_profile_ci(scores: np.ndarray, taus: np.ndarray, reps: int = 200
     return performance_profile(scores, taus), low, high
 
 
+@functools.cache
+def _references() -> tuple[dict[str, float], dict[str, float]]:
+    """(human, random) scores keyed by normalised game name, read once."""
+    table = json.loads(HUMAN_RANDOM.read_text())
+    return ({_game_key(k): v for k, v in table["human"].items()},
+            {_game_key(k): v for k, v in table["random"].items()})
+
+
 def _game_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower().removeprefix("ale/").split("-v")[0])
 
@@ -110,10 +122,8 @@ def _game_key(name: str) -> str:
 def human_normalized(score: float | np.ndarray, game: str) -> float | np.ndarray:
     """``(score - random) / (human - random)`` with the DQN-era human and random references (57 games);
     game names in any case / spacing (``MsPacman``, ``ms_pacman``, ``ALE/MsPacman-v5``)."""
-    table = json.loads(HUMAN_RANDOM.read_text())
     key = _game_key(game)
-    human = {_game_key(k): v for k, v in table["human"].items()}
-    random = {_game_key(k): v for k, v in table["random"].items()}
+    human, random = _references()
     if key not in human:
         raise ValueError(f"game: {game!r} has no human / random reference; known: {', '.join(sorted(human))}")
     return (np.asarray(score, float) - random[key]) / (human[key] - random[key])

@@ -53,7 +53,8 @@ class MoEConfig:
     kind: str = "none"
     """none, soft (SoftMoE), topk, expert_choice, or task (hard routing by task id)."""
     experts: int = 4
-    """Number of experts (1 with soft = a single scaled expert)."""
+    """Number of experts (1 with soft = a single scaled expert). 4 is the published Rainbow / DER
+    setting; the DQN experiments used 8."""
     slots: int = 0
     """SoftMoE slots per expert; 0 = ceil(tokens * capacity_factor / experts)."""
     capacity_factor: float = 1.0

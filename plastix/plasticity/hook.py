@@ -28,7 +28,9 @@ class PlasticityConfig:
     every: int = 10
     """Updates between measurements."""
     tau: float = 0.1
-    """Score threshold: a neuron is dormant / GraMa-inactive when its normalised score is <= tau."""
+    """Score threshold: a neuron is dormant / GraMa-inactive when its normalised score is <= tau. No single
+    published default: Sokar et al. report several small taus (up to 0.1, used here for monitoring) and
+    the public GraMa code resets at 0.01; set it per experiment (regrama_demo uses 0.025)."""
     grama_mode: str = "output"
     """GraMa's gradient: output (|dL/dz| per sample) or weight (mean |dL/dW| of the incoming kernel)."""
     reset: str = "none"

@@ -126,5 +126,6 @@ def reset_layers(params: Any, opt_state: Any, fresh: Any, layers: list[str],
 
 
 def shrink_and_perturb(params: Any, fresh: Any, shrink: float = 0.8, perturb: float = 0.2) -> Any:
-    """Ash & Adams (2020): ``shrink * params + perturb * fresh_init``."""
+    """Ash & Adams (2020): ``shrink * params + perturb * fresh_init``. The 0.8 / 0.2 defaults are a
+    common choice in RL plasticity studies, not taken from Ash & Adams' supervised experiments; tune them."""
     return jax.tree.map(lambda p, f: shrink * p + perturb * f, params, fresh)

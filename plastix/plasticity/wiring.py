@@ -106,7 +106,7 @@ class _Tracer:
         if not present:
             return None
         i, m = present[0]
-        if name == "reshape":
+        if name in ("reshape", "squeeze"):
             return m.reshape(shape)
         if name == "transpose":
             return np.transpose(m, prm["permutation"])
@@ -115,8 +115,6 @@ class _Tracer:
             for j, d in enumerate(prm["broadcast_dimensions"]):
                 view[d] = m.shape[j]
             return np.broadcast_to(m.reshape(view), shape).copy()
-        if name == "squeeze":
-            return m.reshape(shape)
         if name in ("reduce_sum", "reduce_max", "reduce_min", "argmax", "argmin"):
             return _consistent(m, tuple(prm["axes"]))
         if name == "concatenate":
@@ -127,11 +125,11 @@ class _Tracer:
             idx = tuple(slice(s, e, st) for s, e, st in zip(
                 prm["start_indices"], prm["limit_indices"], prm["strides"] or [1] * m.ndim, strict=True))
             return m[idx]
-        if name == "reduce_window_max" or name.startswith("reduce_window"):
+        if name.startswith("reduce_window"):
             per_channel = _consistent(m, tuple(range(m.ndim - 1)))
             return np.broadcast_to(per_channel, shape).copy() if (per_channel >= 0).any() else None
         if name in ("dynamic_slice", "gather", "scatter", "scatter-add", "dynamic_update_slice", "sort",
-                    "top_k", "cumsum", "iota"):
+                    "top_k", "cumsum"):
             return None
         # element-wise (with scalar / same-shape operands): the map carries over
         if m.shape == shape:

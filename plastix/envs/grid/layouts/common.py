@@ -80,3 +80,19 @@ def object_cell(obj, color, state=0) -> jax.Array:
 def put(grid: jax.Array, pos, cell) -> jax.Array:
     """``grid`` with ``cell`` written at ``pos``."""
     return jnp.where(at(grid, pos), jnp.asarray(cell, grid.dtype), grid)
+
+
+def place_objects(u: jax.Array, grid: jax.Array, types, colors, apart: bool = False):
+    """Objects put one after another, each on a uniformly random free cell (``place_obj``'s law), one
+    uniform of ``u`` each; ``apart`` also rejects the 3x3 around earlier objects (PutNear's
+    ``near_obj``). Returns the grid and the ``[n, 2]`` positions."""
+    w, h = grid.shape[:2]
+    allowed = jnp.ones((w, h), bool)
+    positions = []
+    for i in range(len(types)):
+        pos = sample_cell(u[i], free_mask(grid) & allowed)
+        grid = put(grid, pos, object_cell(types[i], colors[i]))
+        if apart:
+            allowed &= ~region_mask(w, h, pos[0] - 1, pos[1] - 1, 3, 3)
+        positions.append(pos)
+    return grid, jnp.stack(positions)

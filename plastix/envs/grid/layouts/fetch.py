@@ -13,8 +13,7 @@ from plastix.envs.grid.entities import BALL, EMPTY, KEY, TYPE
 from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
     free_mask,
-    object_cell,
-    put,
+    place_objects,
     randint,
     sample_cell,
     uniforms,
@@ -30,19 +29,15 @@ TYPES = jnp.array([KEY, BALL])
 def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     u = uniforms(key, 3 * num_objs + 4)
     grid = jnp.asarray(walled_grid(size, size))
-    types, colors = [], []
-    for i in range(num_objs):
-        t, c = TYPES[randint(u[3 * i], 0, 2)], randint(u[3 * i + 1], 0, 6)
-        pos = sample_cell(u[3 * i + 2], free_mask(grid))
-        grid = put(grid, pos, object_cell(t, c))
-        types.append(t)
-        colors.append(c)
+    types = TYPES[randint(u[:num_objs], 0, 2)]
+    colors = randint(u[num_objs: 2 * num_objs], 0, 6)
+    grid, _ = place_objects(u[2 * num_objs:], grid, types, colors)
     n = 3 * num_objs
     agent = sample_cell(u[n], free_mask(grid))
     agent_dir = randint(u[n + 1], 0, 4)
     target = randint(u[n + 2], 0, num_objs)
     syntax = randint(u[n + 3], 0, len(FETCH_SYNTAX))
-    m = mission("fetch", jnp.stack(types)[target], jnp.stack(colors)[target], extra=syntax)
+    m = mission("fetch", types[target], colors[target], extra=syntax)
     return new_state(grid, agent, agent_dir, mission=m)
 
 

@@ -12,8 +12,7 @@ from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
     distinct_objects,
     free_mask,
-    object_cell,
-    put,
+    place_objects,
     randint,
     sample_cell,
     uniforms,
@@ -29,15 +28,11 @@ def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     u = uniforms(k_u, num_objs + 3)
     types, colors = distinct_objects(k_pairs, num_objs)
     grid = jnp.asarray(walled_grid(size, size))
-    positions = []
-    for i in range(num_objs):
-        pos = sample_cell(u[i], free_mask(grid))
-        grid = put(grid, pos, object_cell(types[i], colors[i]))
-        positions.append(pos)
+    grid, positions = place_objects(u, grid, types, colors)
     agent = sample_cell(u[num_objs], free_mask(grid))
     agent_dir = randint(u[num_objs + 1], 0, 4)
     target = randint(u[num_objs + 2], 0, num_objs)
-    pos = jnp.stack(positions)[target]
+    pos = positions[target]
     return new_state(grid, agent, agent_dir, mission=mission("go_to", types[target], colors[target]),
                      target=jnp.stack([pos[0], pos[1], -1, -1]))
 

@@ -46,12 +46,8 @@ def layout(key: jax.Array, room: int, rows: int) -> GridState:
     k_u, k_connect = jax.random.split(key)
     u = uniforms(k_u, 2 * rows * COLS + 8)
     grid = jnp.asarray(roomgrid.walls(room, rows, COLS))
-    # RoomGrid's door positions: east[j, i] a row on room (i, j)'s east wall, south[j, i] a column
-    east_y = jnp.stack([jnp.stack([randint(u[j * COLS + i], j * (room - 1) + 1, j * (room - 1) + room - 1)
-                                   for i in range(COLS)]) for j in range(rows)])
-    south_x = jnp.stack([jnp.stack([randint(u[rows * COLS + j * COLS + i], i * (room - 1) + 1,
-                                            i * (room - 1) + room - 1)
-                                    for i in range(COLS)]) for j in range(rows)])
+    # RoomGrid's door cells: east_y[j, i] on room (i, j)'s east wall, south_x[j, i] on its south wall
+    east_y, south_x = roomgrid.door_rows_cols(u[: 2 * rows * COLS], room, rows, COLS)
     n = 2 * rows * COLS
     east_open = jnp.zeros((rows, COLS), bool)
     south_open = jnp.zeros((rows, COLS), bool)

@@ -13,10 +13,8 @@ from plastix.envs.grid.env import GridEnv
 from plastix.envs.grid.layouts.common import (
     distinct_objects,
     free_mask,
-    object_cell,
-    put,
+    place_objects,
     randint,
-    region_mask,
     sample_cell,
     uniforms,
     walled_grid,
@@ -31,19 +29,13 @@ def layout(key: jax.Array, size: int, num_objs: int) -> GridState:
     u = uniforms(k_u, num_objs + 4)
     types, colors = distinct_objects(k_pairs, num_objs)
     grid = jnp.asarray(walled_grid(size, size))
-    not_near = jnp.ones((size, size), bool)
-    positions = []
-    for i in range(num_objs):
-        pos = sample_cell(u[i], free_mask(grid) & not_near)  # MiniGrid's reject_fn near_obj
-        grid = put(grid, pos, object_cell(types[i], colors[i]))
-        not_near &= ~region_mask(size, size, pos[0] - 1, pos[1] - 1, 3, 3)
-        positions.append(pos)
+    grid, positions = place_objects(u, grid, types, colors, apart=True)  # MiniGrid's reject_fn near_obj
     agent = sample_cell(u[num_objs], free_mask(grid))
     agent_dir = randint(u[num_objs + 1], 0, 4)
     move = randint(u[num_objs + 2], 0, num_objs)
     target = randint(u[num_objs + 3], 0, num_objs - 1)
     target = jnp.where(target >= move, target + 1, target)  # uniform over the others
-    pos = jnp.stack(positions)[target]
+    pos = positions[target]
     m = mission("put_near", types[move], colors[move], types[target], colors[target])
     return new_state(grid, agent, agent_dir, mission=m, target=jnp.stack([pos[0], pos[1], -1, -1]))
 

@@ -20,10 +20,6 @@ from plastix.envs.grid.state import GridState, new_state
 ROOM = 6
 
 
-def _colored(obj: int, color: jax.Array, state: int = 0) -> jax.Array:
-    return object_cell(obj, color, state)
-
-
 def layout(key: jax.Array, task: str) -> GridState:
     u = uniforms(key, 9)
     grid = jnp.asarray(roomgrid.walls(ROOM, 1, 2))
@@ -32,13 +28,13 @@ def layout(key: jax.Array, task: str) -> GridState:
     box_color = randint(u[1], 0, 6)
     if task != "unlock":  # the box goes in first, in the right-hand room
         box_pos = roomgrid.place_in_room(u[2], grid, ROOM, 1, 0, default_agent)
-        grid = put(grid, box_pos, _colored(BOX, box_color))
+        grid = put(grid, box_pos, object_cell(BOX, box_color))
     door_color = randint(u[3], 0, 6)
-    grid = put(grid, door_pos, _colored(DOOR, door_color, LOCKED))
+    grid = put(grid, door_pos, object_cell(DOOR, door_color, LOCKED))
     if task == "blocked":
-        grid = put(grid, door_pos - jnp.array([1, 0]), _colored(BALL, randint(u[4], 0, 6)))
+        grid = put(grid, door_pos - jnp.array([1, 0]), object_cell(BALL, randint(u[4], 0, 6)))
     key_pos = roomgrid.place_in_room(u[5], grid, ROOM, 0, 0, default_agent)
-    grid = put(grid, key_pos, _colored(KEY, door_color))
+    grid = put(grid, key_pos, object_cell(KEY, door_color))
     agent, agent_dir = roomgrid.place_agent(u[6], grid, ROOM, 0, 0)
     m = mission("open_door") if task == "unlock" else mission("pick_up", BOX, box_color)
     return new_state(grid, agent, agent_dir, mission=m,

@@ -13,8 +13,8 @@ PIP := .venv/bin/pip
 	$(PIP) install -q -e ".[test,bench]"
 	touch $@
 
-.venv/.installed-ray: .venv/.installed-test
-	$(PIP) install -q -e ".[test,ray]"
+.venv/.installed-all: .venv/.installed-test
+	$(PIP) install -q -e ".[test,bench,ray]"
 	touch $@
 
 install: .venv/.installed-test
@@ -25,12 +25,13 @@ demo: .venv/.installed-test
 test: .venv/.installed-test
 	$(PY) -m pytest -q
 
-test-all: .venv/.installed-ray
+test-all: .venv/.installed-all
 	$(PY) -m pytest -q -m "slow or not slow"
 
 bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py
 	$(PY) bench/grid_throughput.py
+	$(PY) bench/dqn_throughput.py
 	$(PY) bench/nets_cost.py
 	$(PY) bench/probe_overhead.py
 

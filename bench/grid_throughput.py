@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
@@ -34,8 +35,9 @@ def _measure(reset, step, num_actions: int, batch: int, horizon: int) -> tuple[f
         def body(state, k):
             k_act, k_env = jax.random.split(k)
             actions = jax.random.randint(k_act, (batch,), 0, num_actions)
-            state, obs, reward = jax.vmap(step)(jax.random.split(k_env, batch), state, actions)
-            return state, reward.sum() + obs[:, 0, 0, 0].sum()
+            state, obs, reward, done = jax.vmap(step)(jax.random.split(k_env, batch), state, actions)
+            # the whole observation, reward and done are read, so XLA computes all of them
+            return state, reward.sum() + obs.astype(jnp.float32).sum() + done.sum()
 
         return jax.lax.scan(body, state, jax.random.split(key, horizon))[1].sum()
 
@@ -62,8 +64,8 @@ def plastix_fns(env_id: str):
         return env.reset(key)[1]
 
     def step(key, state, action):
-        obs, state, reward, *_ = env.step(key, state, action)
-        return state, obs, reward
+        obs, state, reward, terminated, truncated, _ = env.step(key, state, action)
+        return state, obs, reward, terminated | truncated
 
     return reset, step, env.action_space.n
 
@@ -77,7 +79,7 @@ def navix_fns(env_id: str):
 
     def step(key, timestep, action):
         timestep = env.step(timestep, action)
-        return timestep, timestep.observation, timestep.reward
+        return timestep, timestep.observation, timestep.reward, timestep.is_done()
 
     return env.reset, step, len(env.action_set)
 

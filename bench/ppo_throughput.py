@@ -36,17 +36,17 @@ def timed(fn, arg, repeats: int) -> tuple[float, float, object]:
 def plastix_train(steps: int):
     import plastix.envs as E
     from plastix.agents.ppo import PPO, PPOConfig
-    from plastix.run.loop import make_init, make_update
+    from plastix.run.loop import make_init, make_iteration
 
     env = E.make("MiniGrid-DoorKey-5x5-v0")
     cfg = PPOConfig()
     num_updates = steps // cfg.batch_size
     agent = PPO(env.spec, cfg, num_updates)
-    init = make_init(env, agent, cfg.num_envs)
-    update = make_update(env, agent, cfg.num_envs, cfg.num_steps)
+    init = make_init(env, agent)
+    iteration = make_iteration(env, agent)
 
     def train(key):
-        runner, metrics = jax.lax.scan(update, init(key), None, num_updates)
+        runner, metrics = jax.lax.scan(iteration, init(key), jax.numpy.arange(num_updates))
         return metrics
 
     def final_return(m):

@@ -13,7 +13,10 @@ USAGE = """usage: plastix <command> [options]
 
 commands:
   train     train an agent: plastix train [--recipe NAME] [--resume RUN_DIR] [--env ID] [--agent NAME]
-            [--total-steps N] [--seeds N] [--ppo.lr X] ...  (plastix train --help lists every field)
+            [--total-steps N] [--seeds N] [--ppo.lr X | --dqn.n-step N] ...  (plastix train --help lists
+            every field; --agent ppo | dqn selects the section that applies)
+  evaluate  plastix evaluate RUN_DIR [--episodes N]: the newest checkpoint with the agent's evaluation
+            policy (PPO samples, DQN acts eps_eval-greedy), per seed
   envs      plastix envs list [PREFIX]: registered environments;
             plastix envs render ENV_ID --out file.png|.gif [--steps N --view full|agent]: look at one
   sweep     plastix sweep [SWEEP.yaml] --base RECIPE --grid ppo.lr=1e-4,3e-4 --set seeds=3 [--backend ray]:
@@ -172,8 +175,8 @@ def sweep_command(argv: list[str]) -> int:
     """``plastix sweep [SWEEP.yaml] [--base RECIPE] [--grid FIELD=V1,V2 ...] [--set FIELD=V ...]``."""
     import dataclasses
 
-    from plastix.analysis.sweep import SweepConfig, launch, load_sweep
     from plastix.run.config import ConfigError
+    from plastix.run.sweep import SweepConfig, launch, load_sweep
 
     parser = argparse.ArgumentParser(prog="plastix sweep", description="Grid or random hyper-parameter "
                                      "sweeps, locally or on Ray; re-launching resumes a sweep.")
@@ -279,7 +282,7 @@ def analyze_command(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--k", type=int, default=3)
     args = parser.parse_args(argv[1:])
-    from plastix.plasticity.representation import analyze
+    from plastix.analysis.representation import analyze
     from plastix.run.checkpoint import ResumeError
 
     try:
@@ -298,10 +301,34 @@ def analyze_command(argv: list[str]) -> int:
     return 0
 
 
+def evaluate_command(argv: list[str]) -> int:
+    """``plastix evaluate RUN_DIR [--episodes N]``."""
+    parser = argparse.ArgumentParser(prog="plastix evaluate",
+                                     description="Evaluate a run's newest checkpoint, per seed.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--episodes", type=int, help="episodes per seed (default: the run's eval_episodes)")
+    args = parser.parse_args(argv)
+    from plastix.run.checkpoint import ResumeError
+    from plastix.run.load import evaluate
+
+    try:
+        out = evaluate(args.run_dir, args.episodes)
+    except ResumeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table = Table(title=f"evaluation of {args.run_dir} at step {out['step']:,} ({out['episodes']} episodes)")
+    for col in ("seed", "success rate", "return"):
+        table.add_column(col, justify="right")
+    for i, (s, r) in enumerate(zip(out["eval_success"], out["eval_return"], strict=True)):
+        table.add_row(str(i), f"{s:.3f}", f"{r:.3f}")
+    Console().print(table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"train": train_command, "envs": envs_command, "analyze": analyze_command,
-                "sweep": sweep_command}
+                "sweep": sweep_command, "evaluate": evaluate_command}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

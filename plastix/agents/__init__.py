@@ -1,7 +1,9 @@
-"""Agents, one file per algorithm; `AGENTS` maps the names configs use to their classes."""
+"""Agents, one file per algorithm; `AGENTS` maps the names configs use (``agent:``) to their classes.
+Each class follows `plastix.agents.api.Agent` and brings its config section (``--<name>.*``)."""
 
+from plastix.agents.dqn import DQN, DQNConfig
 from plastix.agents.ppo import PPO, PPOConfig
 
-AGENTS = {"ppo": PPO}
+AGENTS = {"ppo": PPO, "dqn": DQN}
 
-__all__ = ["AGENTS", "PPO", "PPOConfig"]
+__all__ = ["AGENTS", "DQN", "DQNConfig", "PPO", "PPOConfig"]

@@ -1,6 +1,6 @@
 """PPO (Schulman et al. 2017) in the PureJaxRL / CleanRL form, for discrete actions.
 
-The on-device loop collects ``num_envs x num_steps`` transitions with `PPO.act`, then `PPO.update`
+One iteration: the loop collects ``num_envs x num_steps`` transitions with `PPO.act`, then `PPO.learn`
 computes GAE and runs ``update_epochs`` epochs of ``num_minibatches`` clipped-objective steps.
 Truncated episodes bootstrap from the value of their final observation (``bootstrap_truncated``);
 terminated ones do not.
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from plastix.agents.rollout import Rollout
+from plastix.agents.api import PlasticNet, Transitions
 from plastix.envs.api import EnvSpec
 from plastix.nets import neurons
 from plastix.nets.build import ActorCritic, NetConfig
@@ -57,10 +57,27 @@ class PPOConfig:
     """Normalise advantages per minibatch."""
     bootstrap_truncated: bool = True
     """Bootstrap time-limit truncations from V(final obs) instead of cutting to 0."""
+    eval_greedy: bool = False
+    """Evaluate with the most likely action instead of sampling from the policy."""
 
     @property
     def batch_size(self) -> int:
         return self.num_envs * self.num_steps
+
+
+@struct.dataclass
+class Rollout:
+    """``[T, N]`` transitions of one iteration plus the observation after the last step."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    final_obs: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    last_obs: jax.Array
 
 
 @struct.dataclass
@@ -88,15 +105,31 @@ def gae(reward, value, next_value, done, gamma: float, lam: float):
     return adv, adv + value
 
 
+def check(config: PPOConfig, prefix: str = "ppo.") -> None:
+    """Raise ``ValueError`` naming the field for settings PPO cannot honour."""
+    for n in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "lr", "max_grad_norm"):
+        if getattr(config, n) <= 0:
+            raise ValueError(f"{prefix}{n}: must be positive, got {getattr(config, n)!r}")
+    if config.batch_size % config.num_minibatches:
+        raise ValueError(f"{prefix}num_minibatches: {config.num_minibatches} must divide num_envs * "
+                         f"num_steps = {config.batch_size}")
+    for n in ("gamma", "gae_lambda"):
+        if not 0.0 <= getattr(config, n) <= 1.0:
+            raise ValueError(f"{prefix}{n}: must lie in [0, 1], got {getattr(config, n)}")
+
+
 class PPO:
     """Discrete-action PPO on one env spec; all methods are pure and jit-able."""
 
     name = "ppo"
+    config_class = PPOConfig
     action_kinds = ("discrete",)
 
     def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int, net: NetConfig | None = None):
         self.spec = spec
         self.config = config
+        self.num_envs = config.num_envs
+        self.steps_per_iteration = config.num_steps
         self.net = net or NetConfig()
         self.network = ActorCritic(self.net, spec.action_space.n)
         grad_steps = max(1, num_updates * config.update_epochs * config.num_minibatches)
@@ -109,6 +142,15 @@ class PPO:
             optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
         )
 
+    @staticmethod
+    def env_steps(config: PPOConfig) -> int:
+        """Env steps per seed in one iteration (one rollout)."""
+        return config.batch_size
+
+    @staticmethod
+    def check(config: PPOConfig, spec: EnvSpec, total_steps: int) -> None:
+        check(config)
+
     def apply(self, params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(logits, value)`` for a batch of observations."""
         return neurons.apply(self.network, params, obs)
@@ -118,10 +160,12 @@ class PPO:
         params = self.network.init(key, dummy)["params"]
         return AgentState(params, self.tx.init(params), jnp.zeros((), jnp.int32))
 
-    def act(self, state: AgentState, obs: jax.Array, key: jax.Array, explore: bool = True):
-        """Actions for a batch of observations, and what `update` needs about them."""
+    def act(self, state: AgentState, obs: jax.Array, key: jax.Array, train: bool = True):
+        """Actions for a batch of observations (sampled, also in evaluation unless ``eval_greedy``),
+        and what `learn` needs about them."""
         logits, value = self.apply(state.params, obs)
-        action = jax.random.categorical(key, logits) if explore else jnp.argmax(logits, -1)
+        greedy = not train and self.config.eval_greedy
+        action = jnp.argmax(logits, -1) if greedy else jax.random.categorical(key, logits)
         log_prob = jax.nn.log_softmax(logits)[jnp.arange(action.shape[0]), action]
         return action, {"log_prob": log_prob, "value": value}
 
@@ -186,6 +230,30 @@ class PPO:
             "advantage": flat(advantage),
             "return": flat(returns),
         }
+
+    def schedule(self, iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Every iteration is one update."""
+        return jnp.bool_(True), iteration + 1
+
+    def plastic_nets(self) -> dict[str, PlasticNet]:
+        space = self.spec.observation_space
+        example = jnp.zeros((1,) + tuple(space.shape), space.dtype)
+        loss = lambda state, p, batch: self.loss(p, batch)  # noqa: E731
+        return {"actor_critic": PlasticNet(self.network, loss, (example,))}
+
+    def rollout(self, transitions: Transitions, last_obs: jax.Array) -> Rollout:
+        t = transitions
+        return Rollout(obs=t.obs, action=t.action, reward=t.reward, terminated=t.terminated,
+                       truncated=t.truncated, final_obs=t.next_obs, log_prob=t.aux["log_prob"],
+                       value=t.aux["value"], last_obs=last_obs)
+
+    def probe_batch(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
+                    size: int):
+        return self.loss_batch(state, self.rollout(transitions, last_obs))
+
+    def learn(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
+              iteration: jax.Array):
+        return self.update(state, self.rollout(transitions, last_obs), key)
 
     def update(self, state: AgentState, rollout: Rollout, key: jax.Array):
         """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses."""

@@ -17,7 +17,9 @@ import numpy as np
 
 from plastix.analysis import plots, stats
 from plastix.analysis.thc import thc
+from plastix.run import plots as run_plots
 from plastix.run.logging import read_metrics
+from plastix.run.sweep import Index
 
 
 def _summary(run_dir: Path) -> dict[str, Any] | None:
@@ -29,10 +31,10 @@ def analyze_run(run_dir: str | Path) -> Path:
     """Learning (and activity) curves and ``summary.md`` for one run."""
     run_dir = Path(run_dir)
     out = run_dir / "analysis"
-    plots.learning_curve(run_dir, out / "learning_curve.png")
+    run_plots.learning_curve(run_dir, out / "learning_curve.png")
     rows = read_metrics(run_dir)
     if any("activity/dormant" in r or "activity/grama" in r for r in rows):
-        plots.activity_curves(run_dir, out / "activity.png")
+        run_plots.activity_curves(run_dir, out / "activity.png")
     summary = _summary(run_dir)
     lines = [f"# {run_dir.name}", ""]
     if summary:
@@ -52,8 +54,6 @@ def _label(overrides: dict) -> str:
 
 def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
     """Figures and ``summary.md`` for a sweep directory (``index.sqlite`` and ``runs/``)."""
-    from plastix.analysis.sweep import Index
-
     sweep_dir = Path(sweep_dir)
     out = sweep_dir / "analysis"
     rows = Index(sweep_dir / "index.sqlite").rows()
@@ -63,7 +63,7 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
     # final scores: seeds x 1 env per run (env, when swept, is handled by THC below)
     scores = {_label(r["overrides"]): np.array(_summary(Path(r["run_dir"]))["eval_return"], float)[:, None]
               for r in done}
-    curves = {_label(r["overrides"]): plots.run_curve(r["run_dir"]) for r in done}
+    curves = {_label(r["overrides"]): run_plots.run_curve(r["run_dir"]) for r in done}
     plots.sweep_curves(curves, out / "curves.png")
     points, intervals = {}, {}
     for name in ("iqm", "mean"):

@@ -250,21 +250,25 @@ class ActorCritic(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """``obs -> Q [..., A]`` (and C51 logits) for value-based agents: encoder, bottleneck, dense stack
-    (experts in the middle position), then a plain, dueling or distributional head."""
+    """``obs -> Q [..., A]`` (C51: ``(Q, logits [..., A, atoms])``) for value-based agents: encoder,
+    bottleneck, dense stack (experts in the middle position), then a plain or dueling head, scalar or
+    distributional, optionally with NoisyNet layers (``deterministic=True`` uses their means)."""
 
     cfg: NetConfig
     num_actions: int
-    head: str = "q"
+    dueling: bool = False
+    distributional: bool = False
     atoms: int = 51
+    v_max: float = 10.0
     noisy: bool = False
 
     @nn.compact
-    def __call__(self, obs: jax.Array, task: jax.Array | None = None):
+    def __call__(self, obs: jax.Array, task: jax.Array | None = None, deterministic: bool = False):
         if self.cfg.moe.kind != "none" and self.cfg.moe.position != "middle":
             raise ValueError("net.moe.position: value-based agents take experts in the middle position")
         z = DenseStack(self.cfg, 0, self.cfg.moe.kind != "none", name="torso")(
             Encoder(self.cfg, name="encoder")(obs), task)
-        if self.head == "c51":
-            return C51Head(self.num_actions, self.atoms, dueling=False, noisy=self.noisy, name="head")(z)
-        return QHead(self.num_actions, dueling=self.head == "dueling", noisy=self.noisy, name="head")(z)
+        if self.distributional:
+            return C51Head(self.num_actions, self.atoms, -self.v_max, self.v_max, dueling=self.dueling,
+                           noisy=self.noisy, name="head")(z, deterministic)
+        return QHead(self.num_actions, dueling=self.dueling, noisy=self.noisy, name="head")(z, deterministic)

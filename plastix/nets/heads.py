@@ -35,9 +35,9 @@ class NoisyDense(nn.Module):
         return x @ (mu_w + sigma_w * jnp.outer(e_in, e_out)) + mu_b + sigma_b * e_out
 
 
-def _dense(features: int, noisy: bool, scale: float, name: str) -> nn.Module:
+def _dense(features: int, noisy: bool, scale: float, name: str, deterministic: bool = False) -> nn.Module:
     if noisy:
-        return NoisyDense(features, name=name)
+        return NoisyDense(features, deterministic=deterministic, name=name)
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros,
                     name=name)
 
@@ -61,18 +61,23 @@ class ValueHead(nn.Module):
 
 
 class QHead(nn.Module):
-    """Q-values ``[..., A]``: plain, or dueling ``V + A - mean(A)`` (Wang et al. 2016)."""
+    """Q-values ``[..., A]``: plain, or dueling ``V + A - mean(A)`` (Wang et al. 2016). The output
+    layers start small (orthogonal, ``init_scale``), so the first Q-values are near 0 rather than
+    wherever unscaled inputs put them: with sparse rewards, large initial values take hundreds of target
+    updates to decay and hide the reward signal."""
 
     num_actions: int
     dueling: bool = False
     noisy: bool = False
+    init_scale: float = 0.01
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, deterministic: bool = False) -> jax.Array:
+        """``deterministic``: NoisyNet layers use their mean weights (evaluation)."""
         if not self.dueling:
-            return _dense(self.num_actions, self.noisy, 1.0, "dense")(x)
-        value = _dense(1, self.noisy, 1.0, "value")(x)
-        adv = _dense(self.num_actions, self.noisy, 1.0, "advantage")(x)
+            return _dense(self.num_actions, self.noisy, self.init_scale, "dense", deterministic)(x)
+        value = _dense(1, self.noisy, self.init_scale, "value", deterministic)(x)
+        adv = _dense(self.num_actions, self.noisy, self.init_scale, "advantage", deterministic)(x)
         return value + adv - adv.mean(-1, keepdims=True)
 
 
@@ -86,16 +91,18 @@ class C51Head(nn.Module):
     v_max: float = 10.0
     dueling: bool = False
     noisy: bool = False
+    init_scale: float = 0.01
 
     def support(self) -> jax.Array:
         return jnp.linspace(self.v_min, self.v_max, self.atoms)
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, x: jax.Array, deterministic: bool = False) -> tuple[jax.Array, jax.Array]:
         shape = x.shape[:-1] + (self.num_actions, self.atoms)
-        logits = _dense(self.num_actions * self.atoms, self.noisy, 1.0, "dense")(x).reshape(shape)
+        dense = _dense(self.num_actions * self.atoms, self.noisy, self.init_scale, "dense", deterministic)
+        logits = dense(x).reshape(shape)
         if self.dueling:
-            value = _dense(self.atoms, self.noisy, 1.0, "value")(x)[..., None, :]
+            value = _dense(self.atoms, self.noisy, self.init_scale, "value", deterministic)(x)[..., None, :]
             logits = value + logits - logits.mean(-2, keepdims=True)
         q = (jax.nn.softmax(logits, -1) * self.support()).sum(-1)
         return q, logits

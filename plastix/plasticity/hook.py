@@ -1,9 +1,10 @@
-"""What the training loop runs after an update: measure neuron activity every ``every`` updates and
-reset inactive neurons every ``reset_every`` updates, inside the jitted loop.
+"""What the training loop runs after an iteration: measure neuron activity every ``every`` updates and
+reset inactive neurons every ``reset_every`` updates, inside the jitted loop, on every network the agent
+names (`plastix.agents.api.PlasticNet`).
 
-The agent provides ``network``, ``loss(params, batch)``, ``init(key)`` (a fresh state, whose parameters
-carry each layer's initialiser) and ``loss_batch(state, rollout)``; its state has ``params``,
-``opt_state`` and ``step``. Updates without a measurement log NaN, which the run log skips.
+The agent provides ``plastic_nets()``, ``probe_batch(...)``, ``schedule(iteration)`` and ``init(key)``
+(a fresh state, whose parameters carry each layer's initialiser). Iterations without a measurement log
+NaN, which the run log skips.
 """
 
 from __future__ import annotations
@@ -65,43 +66,66 @@ def check(cfg: PlasticityConfig, prefix: str = "plasticity.") -> None:
         raise ValueError(f"{prefix}tau: must be >= 0, got {cfg.tau}")
 
 
-def make_hook(agent: Any, cfg: PlasticityConfig, example_obs: jax.Array):
-    """``(state, rollout, key) -> (state, metrics)`` for the loop, or None when nothing is asked. The
-    probe batch (``agent.loss_batch``) is built only on the updates that measure or reset."""
+def make_hook(agent: Any, cfg: PlasticityConfig):
+    """``(state, transitions, last_obs, key, iteration) -> (state, metrics)`` for the loop, or None when
+    nothing is asked. Measures and resets every network ``agent.plastic_nets()`` names (targets follow
+    their online network's resets); metric names gain the network's name when there are several. The
+    probe batch (``agent.probe_batch``) is built only on the iterations that measure or reset."""
     if not cfg.active:
         return None
     names = cfg.metric_names
-    reset_plan = plan(agent.network, agent.init(jax.random.PRNGKey(0)).params, example_obs) \
-        if cfg.reset != "none" else None
+    nets = agent.plastic_nets()
+    template = agent.init(jax.random.PRNGKey(0))
+    reset_plans = {n: plan(net.module, getattr(template, net.params), *net.example)
+                   for n, net in nets.items()} if cfg.reset != "none" else None
+    label = (lambda n, k: k) if len(nets) == 1 else (lambda n, k: k.replace("activity/", f"activity/{n}/", 1))
 
-    def batch_of(state, rollout):
-        batch = agent.loss_batch(state, rollout)
+    def batch_of(state, transitions, last_obs, key):
+        batch = agent.probe_batch(state, transitions, last_obs, key, cfg.probe_samples)
         return jax.tree.map(lambda x: x[: cfg.probe_samples], batch)
 
-    def measure(state, rollout):
-        batch = batch_of(state, rollout)
-        layers, grads = probe(lambda p: agent.loss(p, batch), state.params)
-        return activity(layers, state.params, grads, cfg.tau, names, cfg.grama_mode)
+    def layers_of(net, state, batch):
+        return probe(lambda p: net.loss(state, p, batch), getattr(state, net.params))
 
-    def do_reset(state, rollout, key):
-        batch = batch_of(state, rollout)
-        layers, _ = probe(lambda p: agent.loss(p, batch), state.params)
-        masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode)
-        fresh = agent.init(key).params
-        params, opt_state = reset_neurons(state.params, state.opt_state, fresh, masks, reset_plan)
-        count = sum(m.sum() for m in masks.values())
-        total = sum(m.size for m in masks.values())
-        return state.replace(params=params, opt_state=opt_state), count / max(total, 1)
+    def measure(state, transitions, last_obs, key):
+        batch = batch_of(state, transitions, last_obs, key)
+        out = {}
+        for n, net in nets.items():
+            layers, grads = layers_of(net, state, batch)
+            found = activity(layers, getattr(state, net.params), grads, cfg.tau, names, cfg.grama_mode)
+            out |= {label(n, k): v for k, v in found.items()}
+        return out
 
-    def hook(state, rollout, key):
+    def do_reset(state, transitions, last_obs, key):
+        k_batch, k_init = jax.random.split(key)
+        batch = batch_of(state, transitions, last_obs, k_batch)
+        fresh_state = agent.init(k_init)
+        count, total, changes = 0, 0, {}
+        for n, net in nets.items():
+            layers, _ = layers_of(net, state, batch)
+            masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode)
+            fresh = getattr(fresh_state, net.params)
+            changes[net.params], changes[net.opt_state] = reset_neurons(
+                getattr(state, net.params), getattr(state, net.opt_state), fresh, masks, reset_plans[n])
+            for target in net.targets:
+                changes[target], _ = reset_neurons(getattr(state, target), (), fresh, masks, reset_plans[n])
+            count += sum(m.sum() for m in masks.values())
+            total += sum(m.size for m in masks.values())
+        return state.replace(**changes), count / max(total, 1)
+
+    def hook(state, transitions, last_obs, key, iteration):
+        updated, done = agent.schedule(iteration)
+        k_measure, k_reset = jax.random.split(key)
         metrics = {}
         if names:
-            template = jax.eval_shape(measure, state, rollout)
-            nan = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), template)
-            metrics = jax.lax.cond(state.step % cfg.every == 0, lambda: measure(state, rollout), lambda: nan)
-        if reset_plan is not None:
+            shapes = jax.eval_shape(measure, state, transitions, last_obs, k_measure)
+            nan = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+            metrics = jax.lax.cond(updated & (done % cfg.every == 0),
+                                   lambda: measure(state, transitions, last_obs, k_measure), lambda: nan)
+        if reset_plans is not None:
             state, fraction = jax.lax.cond(
-                state.step % cfg.reset_every == 0, lambda s: do_reset(s, rollout, key),
+                updated & (done % cfg.reset_every == 0),
+                lambda s: do_reset(s, transitions, last_obs, k_reset),
                 lambda s: (s, jnp.float32(jnp.nan)), state)
             metrics["activity/reset_fraction"] = jnp.asarray(fraction, jnp.float32)
         return state, metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from plastix.agents import AGENTS, PPOConfig
+from plastix.agents import AGENTS, DQNConfig, PPOConfig
 from plastix.envs import check_env_id, make
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
@@ -34,24 +35,30 @@ class RunConfig:
     agent: str = "ppo"
     """Agent name; one of plastix.agents.AGENTS."""
     total_steps: int = 1_000_000
-    """Environment steps per seed (rounded up to whole chunks of updates)."""
+    """Environment steps per seed, rounded up to one whole iteration of the agent (PPO: a rollout of
+    num_envs x num_steps; DQN: one step of each env)."""
     seeds: int = 4
     """Number of independent seeds, trained together (vmapped, sharded over devices)."""
     seed: int = 0
     """First seed; seed i uses PRNGKey(seed + i)."""
     observation: str = "egocentric"
-    """Gridworld observation: egocentric (MiniGrid's image) or full (the whole grid)."""
+    """Gridworld observation: egocentric (MiniGrid's image), full (the whole grid), onehot, rgb or
+    rgb_full."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters (agent ppo)."""
+    dqn: DQNConfig = field(default_factory=DQNConfig)
+    """DQN-family hyper-parameters (agent dqn): double, dueling, n-step, C51, NoisyNet, PER, DER, DrQ(eps)."""
     net: NetConfig = field(default_factory=NetConfig)
     """The agent's network: encoder, bottleneck, dense stack, mixture of experts, sharing."""
     plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
     """Neuron-activity diagnostics (dormant, GraMa, srank) and resets (ReDo, ReGraMa)."""
-    """PPO hyper-parameters."""
     log_every: int = 65_536
     """Environment steps per seed between log lines, checkpoints and progress updates."""
+    eval_every: int = 0
+    """Environment steps per seed between evaluations logged beside training returns (at the first log
+    line at or after each multiple); 0: only the final evaluation."""
     eval_episodes: int = 64
-    """Episodes per seed in the final evaluation (sampled actions)."""
+    """Episodes per seed in each evaluation (the agent's evaluation policy: PPO samples, DQN eps_eval)."""
     out_dir: str = "runs"
     """Directory that holds run directories."""
     name: str = ""
@@ -116,33 +123,63 @@ def validate(config: RunConfig) -> RunConfig:
         check_env_id(config.env)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    p = config.ppo
-    _positive(p, ("num_envs", "num_steps", "update_epochs", "num_minibatches", "lr",
-                  "max_grad_norm"), "ppo.")
-    if p.batch_size % p.num_minibatches:
-        raise ConfigError(
-            f"ppo.num_minibatches: {p.num_minibatches} must divide num_envs * num_steps = "
-            f"{p.batch_size}"
-        )
-    for n in ("gamma", "gae_lambda"):
-        if not 0.0 <= getattr(p, n) <= 1.0:
-            raise ConfigError(f"ppo.{n}: must lie in [0, 1], got {getattr(p, n)}")
-    try:
-        check(config.net)
-        check_plasticity(config.plasticity)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    if config.eval_every < 0:
+        raise ConfigError(f"eval_every: must be >= 0, got {config.eval_every}")
     spec = build_env(config).spec
-    kinds = AGENTS[config.agent].action_kinds
+    agent_cls = AGENTS[config.agent]
+    kinds = agent_cls.action_kinds
     if spec.action_space.kind not in kinds:
         raise ConfigError(
             f"agent: {config.agent} supports {', '.join(kinds)} action spaces, but env "
             f"{config.env} has a {spec.action_space.kind} action space"
         )
+    try:
+        agent_cls.check(agent_config(config), spec, config.total_steps)
+        check(config.net)
+        check_plasticity(config.plasticity)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if config.net.moe.kind == "task":
         raise ConfigError(f"net.moe.kind: task routing needs task ids, which {config.env} does not provide; "
                           f"use soft, topk or expert_choice")
     return config
+
+
+def agent_config(config: RunConfig) -> Any:
+    """The selected agent's config section (``config.<agent>``)."""
+    return getattr(config, config.agent)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a step budget splits into iterations (the agent's unit of work) and logging chunks; the
+    last chunk is shorter when the chunk size does not divide the iterations."""
+
+    batch: int  # env steps per iteration per seed
+    iterations: int
+    per_chunk: int
+
+    @property
+    def num_chunks(self) -> int:
+        return math.ceil(self.iterations / self.per_chunk)
+
+    @property
+    def total_steps(self) -> int:
+        return self.iterations * self.batch
+
+    def chunk_iterations(self, chunk: int) -> int:
+        return min(self.per_chunk, self.iterations - chunk * self.per_chunk)
+
+    def steps_after(self, chunk: int) -> int:
+        """Env steps per seed done when chunk ``chunk`` (0-based) has ended."""
+        return min((chunk + 1) * self.per_chunk, self.iterations) * self.batch
+
+
+def plan(config: RunConfig) -> Plan:
+    """The budget rounds up to one whole iteration, never to a whole chunk."""
+    batch = AGENTS[config.agent].env_steps(agent_config(config))
+    iterations = math.ceil(config.total_steps / batch)
+    return Plan(batch, iterations, min(iterations, max(1, round(config.log_every / batch))))
 
 
 def build_env(config: RunConfig) -> Any:

@@ -1,10 +1,11 @@
-"""The on-device training loop: rollouts and updates under one ``jit``, ``lax.scan`` over updates,
-``vmap`` over seeds (sharded over devices when several are visible).
+"""The on-device training loop for JAX envs: env steps and the agent's learning under one ``jit``,
+``lax.scan`` over iterations, ``vmap`` over seeds (sharded over devices when several are visible).
 
-Training runs in *chunks* of ``updates_per_chunk`` updates: each chunk is one call of the same compiled
+The loop owns stepping, episode statistics and chunking; what an iteration learns is the agent's
+(`plastix.agents.api`). Training runs in *chunks* of iterations: each chunk is one call of a compiled
 function, and between chunks the host logs, checkpoints and draws the progress bar. The whole
-`Runner` (agent, env states, RNG keys) is the loop's carry, so a run restored from a chunk boundary
-continues bit-for-bit.
+`Runner` (agent state with any replay buffer, env states, RNG keys) is the loop's carry, so a run
+restored from a chunk boundary continues bit-for-bit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from plastix.agents.rollout import Rollout
+from plastix.agents.api import Transitions
 
 
 @struct.dataclass
@@ -32,34 +33,35 @@ class Runner:
     env_steps: jax.Array  # int32 scalar
 
 
-def make_init(env: Any, agent: Any, num_envs: int):
+def make_init(env: Any, agent: Any):
     """``key -> Runner`` for one seed."""
 
     def init(key: jax.Array) -> Runner:
         k_agent, k_env, k_run = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset)(jax.random.split(k_env, num_envs))
+        obs, env_state = jax.vmap(env.reset)(jax.random.split(k_env, agent.num_envs))
         return Runner(
             agent=agent.init(k_agent),
             env_state=env_state,
             obs=obs,
             key=k_run,
-            episode_return=jnp.zeros(num_envs, jnp.float32),
-            episode_length=jnp.zeros(num_envs, jnp.int32),
+            episode_return=jnp.zeros(agent.num_envs, jnp.float32),
+            episode_length=jnp.zeros(agent.num_envs, jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
         )
 
     return init
 
 
-def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any = None):
-    """``Runner -> (Runner, metrics)``: one rollout of ``num_steps x num_envs`` then one agent update,
-    then ``hook(agent_state, rollout, key) -> (agent_state, metrics)`` when given (plasticity probes
-    and resets, `plastix.plasticity.hook`).
+def make_iteration(env: Any, agent: Any, hook: Any = None):
+    """``(Runner, iteration) -> (Runner, metrics)``: step every env ``agent.steps_per_iteration`` times,
+    hand the transitions to ``agent.learn``, then to ``hook(state, transitions, last_obs, key,
+    iteration) -> (state, metrics)`` when given (plasticity probes and resets).
 
-    Metrics hold sums over the episodes that ended in this rollout (return, length, successes, count)
-    and the agent's update metrics.
+    Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
+    successes when the env reports ``info["success"]``) and the agent's own metrics.
     """
     step_env = jax.vmap(env.step)
+    num_envs = agent.num_envs
 
     def env_step(runner: Runner, _):
         key, k_act, k_env = jax.random.split(runner.key, 3)
@@ -74,19 +76,11 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any =
             "episodes": done.sum(),
             "return_sum": jnp.where(done, ep_return, 0.0).sum(),
             "length_sum": jnp.where(done, ep_length, 0).sum(),
-            "success_sum": (done & info["success"]).sum(),
         }
-        transition = Rollout(
-            obs=runner.obs,
-            action=action,
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
-            final_obs=info["final_obs"],
-            log_prob=aux["log_prob"],
-            value=aux["value"],
-            last_obs=obs,
-        )
+        if "success" in info:
+            ended["success_sum"] = (done & info["success"]).sum()
+        transition = Transitions(obs=runner.obs, action=action, reward=reward, terminated=terminated,
+                                 truncated=truncated, next_obs=info["final_obs"], aux=aux)
         runner = runner.replace(
             env_state=env_state,
             obs=obs,
@@ -96,37 +90,38 @@ def make_update(env: Any, agent: Any, num_envs: int, num_steps: int, hook: Any =
         )
         return runner, (transition, ended)
 
-    def update(runner: Runner, _=None):
-        runner, (rollout, ended) = jax.lax.scan(env_step, runner, None, num_steps)
-        rollout = rollout.replace(last_obs=runner.obs)
-        key, k_update = jax.random.split(runner.key)
-        agent_state, metrics = agent.update(runner.agent, rollout, k_update)
+    def iteration(runner: Runner, index: jax.Array):
+        runner, (transitions, ended) = jax.lax.scan(env_step, runner, None, agent.steps_per_iteration)
+        key, k_learn = jax.random.split(runner.key)
+        agent_state, metrics = agent.learn(runner.agent, transitions, runner.obs, k_learn, index)
         if hook is not None:
             key, k_hook = jax.random.split(key)
-            agent_state, extra = hook(agent_state, rollout, k_hook)
+            agent_state, extra = hook(agent_state, transitions, runner.obs, k_hook, index)
             metrics = {**metrics, **extra}
         runner = runner.replace(
-            agent=agent_state, key=key, env_steps=runner.env_steps + num_steps * num_envs
+            agent=agent_state, key=key,
+            env_steps=runner.env_steps + agent.steps_per_iteration * num_envs,
         )
-        metrics = {**metrics, **jax.tree.map(jnp.sum, ended)}
+        metrics = {**metrics, **jax.tree.map(jnp.sum, ended), "updated": agent.schedule(index)[0]}
         return runner, metrics
 
-    return update
+    return iteration
 
 
-def make_chunk(env: Any, agent: Any, num_envs: int, num_steps: int, updates_per_chunk: int,
-               num_seeds: int = 1, hook: Any = None):
-    """Jitted ``Runner[seeds] -> (Runner[seeds], metrics[seeds, updates])``.
+def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: Any = None):
+    """Jitted ``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``: ``iterations``
+    iterations from global index ``start``.
 
-    With several devices and a seed count they divide, each device runs its own seeds
-    (``shard_map``): seeds never communicate, so no collective is ever needed.
+    ``start`` is not batched over seeds, so the agent's schedules (update period, target updates,
+    plasticity cadence) stay real branches under ``vmap``. With several devices and a seed count they
+    divide, each device runs its own seeds (``shard_map``): seeds never communicate.
     """
-    update = make_update(env, agent, num_envs, num_steps, hook)
+    step = make_iteration(env, agent, hook)
 
-    def chunk(runner: Runner):
-        return jax.lax.scan(update, runner, None, updates_per_chunk)
+    def chunk(runner: Runner, start: jax.Array):
+        return jax.lax.scan(step, runner, start + jnp.arange(iterations, dtype=jnp.int32))
 
-    return jax.jit(_per_device(jax.vmap(chunk), num_seeds))
+    return jax.jit(_per_device(jax.vmap(chunk, in_axes=(0, None)), num_seeds, replicated=1))
 
 
 def seed_mesh(num_seeds: int) -> Mesh | None:
@@ -137,47 +132,48 @@ def seed_mesh(num_seeds: int) -> Mesh | None:
     return Mesh(devices, ("seeds",))
 
 
-def _per_device(fn, num_seeds: int):
+def _per_device(fn, num_seeds: int, sharded: int = 1, replicated: int = 0):
+    """``fn`` with its first ``sharded`` arguments split over the seed mesh, ``replicated`` more whole."""
     mesh = seed_mesh(num_seeds)
     if mesh is None:
         return fn
     spec = PartitionSpec("seeds")
-    return jax.shard_map(fn, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    return jax.shard_map(fn, mesh=mesh, in_specs=(spec,) * sharded + (PartitionSpec(),) * replicated,
+                         out_specs=spec, check_vma=False)
 
 
-def make_evaluate(env: Any, agent: Any, num_episodes: int, explore: bool = True,
-                  num_seeds: int = 1):
+def make_evaluate(env: Any, agent: Any, num_episodes: int, num_seeds: int = 1, max_steps: int = 100_000):
     """Jitted ``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``.
 
-    Runs ``num_episodes`` fresh envs per seed for one episode each (``max_steps`` scan steps).
-    ``explore=True`` samples from the policy, which is how a stochastic policy is meant to act.
+    Runs ``num_episodes`` fresh envs per seed until each has ended one episode (at most ``max_steps``
+    steps), acting with ``agent.act(..., train=False)``. ``success`` is False where the env reports none.
     """
     step_env = jax.vmap(env.step)
 
     def evaluate(agent_state, key):
         k_reset, k_run = jax.random.split(key)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
-        init = (obs, env_state, jnp.zeros(num_episodes), jnp.zeros(num_episodes, bool),
-                jnp.zeros(num_episodes, bool))
+        zeros = jnp.zeros(num_episodes, bool)
+        init = (jnp.zeros((), jnp.int32), obs, env_state, jnp.zeros(num_episodes), zeros, zeros)
 
-        def body(carry, k):
-            obs, env_state, ret, success, finished = carry
-            k_act, k_env = jax.random.split(k)
-            action, _ = agent.act(agent_state, obs, k_act, explore)
+        def body(carry):
+            t, obs, env_state, ret, success, finished = carry
+            k_act, k_env = jax.random.split(jax.random.fold_in(k_run, t))
+            action, _ = agent.act(agent_state, obs, k_act, False)
             obs, env_state, reward, term, trunc, info = step_env(
                 jax.random.split(k_env, num_episodes), env_state, action
             )
             ret = ret + jnp.where(finished, 0.0, reward)
-            success = success | (~finished & info["success"])
-            finished = finished | term | trunc
-            return (obs, env_state, ret, success, finished), None
+            success = success | (~finished & info.get("success", zeros))
+            return t + 1, obs, env_state, ret, success, finished | term | trunc
 
-        (_, _, ret, success, _), _ = jax.lax.scan(
-            body, init, jax.random.split(k_run, env.max_steps)
-        )
+        def running(carry):
+            return (carry[0] < max_steps) & ~carry[-1].all()
+
+        _, _, _, ret, success, _ = jax.lax.while_loop(running, body, init)
         return {"return": ret, "success": success}
 
-    return jax.jit(_per_device(jax.vmap(evaluate), num_seeds))
+    return jax.jit(_per_device(jax.vmap(evaluate), num_seeds, sharded=2))
 
 
 def shard_seeds(tree: Any, num_seeds: int) -> Any:

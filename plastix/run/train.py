@@ -8,55 +8,25 @@ checkpoint; because the checkpoint is the loop's whole carry, the result equals 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from plastix.agents import AGENTS
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
-from plastix.run.config import RunConfig, build_env, load_yaml, save_yaml, validate
+from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, validate
+from plastix.run.load import build, init_runners, seed_keys
 from plastix.run.logging import MetricsLog, ProgressBar
-from plastix.run.loop import make_chunk, make_evaluate, make_init, shard_seeds
+from plastix.run.loop import make_chunk, make_evaluate, shard_seeds
+from plastix.run.plots import activity_curves, learning_curve
 
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN / inf loss; the last finite state was checkpointed."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How a step budget splits into updates and chunks."""
-
-    batch: int  # env steps per update per seed
-    updates_per_chunk: int
-    num_chunks: int
-
-    @property
-    def num_updates(self) -> int:
-        return self.updates_per_chunk * self.num_chunks
-
-    @property
-    def steps_per_chunk(self) -> int:
-        return self.updates_per_chunk * self.batch
-
-    @property
-    def total_steps(self) -> int:
-        return self.num_updates * self.batch
-
-
-def plan(config: RunConfig) -> Plan:
-    """Updates are whole rollouts and chunks whole updates, so the budget rounds up to a chunk."""
-    batch = config.ppo.batch_size
-    updates = math.ceil(config.total_steps / batch)
-    per_chunk = min(updates, max(1, round(config.log_every / batch)))
-    return Plan(batch, per_chunk, math.ceil(updates / per_chunk))
 
 
 @dataclass(frozen=True)
@@ -66,17 +36,6 @@ class TrainResult:
     eval_success: list[float]  # per seed
     eval_return: list[float]  # per seed
     plot: Path
-
-
-def _seed_keys(config: RunConfig) -> jax.Array:
-    return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.seeds)])
-
-
-def _init_runners(env: Any, agent: Any, config: RunConfig) -> Any:
-    """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
-    init) can deadlock on CPU when several host devices share its thread pool."""
-    init = make_init(env, agent, config.ppo.num_envs)
-    return jax.block_until_ready(jax.jit(lambda keys: jax.lax.map(init, keys))(_seed_keys(config)))
 
 
 def _new_run_dir(config: RunConfig) -> Path:
@@ -91,88 +50,115 @@ def _new_run_dir(config: RunConfig) -> Path:
     return run_dir
 
 
-EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes")
+EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes", "updated")
 
 
 def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
          seeds: int) -> dict[str, Any]:
-    """One metrics.jsonl line from a chunk's per-(seed, update) metrics."""
+    """One metrics.jsonl line from a chunk's per-(seed, iteration) metrics. The agent's own metrics
+    are averaged over the iterations that updated (activity: over those that measured)."""
     episodes = metrics["episodes"].sum(1)
     per_seed = lambda k: [
         float(s / e) if e else None for s, e in zip(metrics[k].sum(1), episodes, strict=True)
     ]
+    iterations = metrics["episodes"].shape[1]
     row: dict[str, Any] = {
         "chunk": chunk,
-        "step": (chunk + 1) * p.steps_per_chunk,
+        "step": p.steps_after(chunk),
         "episode_return": per_seed("return_sum"),
-        "success_rate": per_seed("success_sum"),
+        "success_rate": per_seed("success_sum") if "success_sum" in metrics else [None] * seeds,
         "episode_length": per_seed("length_sum"),
         "episodes": [int(e) for e in episodes],
-        "steps_per_s": seeds * p.steps_per_chunk / seconds,
+        "steps_per_s": seeds * iterations * p.batch / seconds,
     }
-    for k, v in metrics.items():  # the agent's own metrics (losses, routing, activity), averaged
+    updated = np.asarray(metrics["updated"], bool)
+    row["updates"] = int(updated[0].sum())
+    for k, v in metrics.items():
         if k in EPISODE_SUMS:
             continue
-        measured = np.isfinite(v) if k.startswith("activity/") else np.ones_like(v, bool)
+        v = np.asarray(v)
+        measured = np.isfinite(v) if k.startswith("activity/") else np.broadcast_to(
+            updated.reshape(updated.shape + (1,) * (v.ndim - 2)), v.shape)
         if measured.any():  # activity is measured every few updates; NaN elsewhere
-            row[k] = float(np.mean(np.asarray(v)[measured]))
+            row[k] = float(np.mean(v[measured]))
     returns = [r for r in row["episode_return"] if r is not None]
     row["episode_return_mean"] = float(np.mean(returns)) if returns else None
     return row
 
 
 def _first_nonfinite(metrics: dict[str, np.ndarray]) -> int | None:
-    """Index of the first update (within a chunk) whose loss is NaN or inf, over all seeds."""
-    bad = ~np.isfinite(metrics["loss/total"]).all(0)
+    """Index of the first updating iteration (within a chunk) whose loss is NaN or inf, over all seeds."""
+    bad = ~np.isfinite(metrics["loss/total"]) & np.asarray(metrics["updated"], bool)
+    bad = bad.any(0)
     return int(np.argmax(bad)) if bad.any() else None
+
+
+def _evaluate(evaluate: Any, runner: Any, config: RunConfig, index: int) -> dict[str, list[float]]:
+    """Per-seed mean return and success rate of ``eval_episodes`` episodes; ``index`` picks the keys."""
+    keys = shard_seeds(jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config)), config.seeds)
+    ev = jax.device_get(evaluate(runner.agent, keys))
+    return {"eval_return": [float(x) for x in ev["return"].mean(1)],
+            "eval_success": [float(x) for x in ev["success"].mean(1)]}
 
 
 def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) -> TrainResult:
     """Train ``config`` into ``run_dir`` (a new directory unless ``resuming``)."""
-    from plastix.analysis.plots import activity_curves, learning_curve
-
     validate(config)
     p = plan(config)
-    env = build_env(config)
-    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates, config.net)
+    env, agent = build(config)
     if run_dir is None:
         run_dir = _new_run_dir(config)
     if not resuming:
         save_yaml(config, run_dir / "config.yaml")
 
-    runner = shard_seeds(_init_runners(env, agent, config), config.seeds)
+    runner = shard_seeds(init_runners(env, agent, config), config.seeds)
     ckpt = Checkpointer(run_dir / "checkpoints")
     start = 0
     if resuming and ckpt.latest() is not None:
         start = ckpt.latest()
         runner = ckpt.restore(start, runner)
-    log = MetricsLog(run_dir, resume_chunk=start, resume_step=start * p.steps_per_chunk)
-    example = jnp.zeros((1,) + tuple(env.spec.observation_space.shape), env.spec.observation_space.dtype)
-    hook = make_hook(agent, config.plasticity, example)
-    chunk_fn = make_chunk(env, agent, config.ppo.num_envs, config.ppo.num_steps,
-                          p.updates_per_chunk, config.seeds, hook)
-    t = time.perf_counter()
-    chunk_fn = chunk_fn.lower(runner).compile()
-    compile_s = time.perf_counter() - t
+    done_steps = p.steps_after(start - 1) if start else 0
+    log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps)
+    hook = make_hook(agent, config.plasticity)
+    chunk_fns: dict[int, Any] = {}
 
-    bar = ProgressBar(p.total_steps, start * p.steps_per_chunk, config.progress)
+    def chunk_fn(iterations: int):
+        if iterations not in chunk_fns:
+            fn = make_chunk(env, agent, iterations, config.seeds, hook)
+            chunk_fns[iterations] = fn.lower(runner, np.int32(0)).compile()
+        return chunk_fns[iterations]
+
+    t = time.perf_counter()
+    chunk_fn(p.per_chunk)
+    compile_s = time.perf_counter() - t
+    evaluate = make_evaluate(env, agent, config.eval_episodes, num_seeds=config.seeds)
+
+    bar = ProgressBar(p.total_steps, done_steps, config.progress)
+    final = None
     try:
         for chunk in range(start, p.num_chunks):
             t = time.perf_counter()
-            next_runner, metrics = chunk_fn(runner)
+            first = chunk * p.per_chunk
+            next_runner, metrics = chunk_fn(p.chunk_iterations(chunk))(runner, np.int32(first))
             metrics = jax.device_get(metrics)
             seconds = time.perf_counter() - t
             bad = _first_nonfinite(metrics)
             if bad is not None:
                 ckpt.save(chunk, runner)
-                step = (chunk * p.updates_per_chunk + bad + 1) * p.batch
+                step = (first + bad + 1) * p.batch
                 raise NonFiniteLossError(
-                    f"loss became NaN/inf at update {chunk * p.updates_per_chunk + bad + 1} "
-                    f"(env step {step:,} per seed); stopped, and saved the last finite state "
-                    f"(step {chunk * p.steps_per_chunk:,}) as checkpoint {chunk} in {run_dir}"
+                    f"loss became NaN/inf at iteration {first + bad + 1} (env step {step:,} per seed); "
+                    f"stopped, and saved the last finite state (step {first * p.batch:,}) as checkpoint "
+                    f"{chunk} in {run_dir}"
                 )
             runner = next_runner
             row = _row(chunk, p, metrics, seconds, config.seeds)
+            if chunk == p.num_chunks - 1:  # the final evaluation, logged with the last row when evaluating
+                final = _evaluate(evaluate, runner, config, 1)
+                if config.eval_every:
+                    row |= final
+            elif config.eval_every and row["step"] // config.eval_every > first * p.batch // config.eval_every:
+                row |= _evaluate(evaluate, runner, config, 2 + chunk)
             log.write(row)
             ckpt.save(chunk + 1, runner)
             bar.update(row["step"], row["steps_per_s"], row["episode_return_mean"])
@@ -181,15 +167,12 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         log.close()
         ckpt.close()
 
-    evaluate = make_evaluate(env, agent, config.eval_episodes, num_seeds=config.seeds)
-    eval_keys = shard_seeds(jax.vmap(lambda k: jax.random.fold_in(k, 1))(_seed_keys(config)),
-                            config.seeds)
-    ev = jax.device_get(evaluate(runner.agent, eval_keys))
+    ev = final if final is not None else _evaluate(evaluate, runner, config, 1)
     result = TrainResult(
         run_dir=run_dir,
         steps=p.total_steps,
-        eval_success=[float(x) for x in ev["success"].mean(1)],
-        eval_return=[float(x) for x in ev["return"].mean(1)],
+        eval_success=ev["eval_success"],
+        eval_return=ev["eval_return"],
         plot=run_dir / "plots" / "learning_curve.png",
     )
     (run_dir / "summary.json").write_text(json.dumps({
@@ -216,21 +199,3 @@ def resume(run_dir: str | Path) -> TrainResult:
     if not (run_dir / "config.yaml").is_file():
         raise ResumeError(f"resume: {run_dir} has no config.yaml, so it is not a plastix run")
     return run(load_yaml(run_dir / "config.yaml"), run_dir, resuming=True)
-
-
-def final_params(run_dir: str | Path) -> Any:
-    """The agent parameters of a run's newest checkpoint (host numpy arrays)."""
-    run_dir = Path(run_dir)
-    config = load_yaml(run_dir / "config.yaml")
-    p = plan(config)
-    env = build_env(config)
-    agent = AGENTS[config.agent](env.spec, config.ppo, p.num_updates, config.net)
-    like = _init_runners(env, agent, config)
-    ckpt = Checkpointer(run_dir / "checkpoints")
-    try:
-        latest = ckpt.latest()
-        if latest is None:
-            raise ResumeError(f"resume: {run_dir} has no checkpoint")
-        return jax.device_get(ckpt.restore(latest, like).agent.params)
-    finally:
-        ckpt.close()

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from plastix.agents.ppo import PPO, PPOConfig, gae
+from plastix.agents.ppo import PPO, PPOConfig, Rollout, gae
 from plastix.envs.api import Box, Discrete, EnvSpec
 
 SPEC = EnvSpec("toy", Box(0, 1, (2,)), Discrete(3), 10, True)
@@ -80,8 +80,6 @@ def test_gae_by_hand():
 
 
 def test_truncation_bootstraps_from_final_observation():
-    from plastix.agents.rollout import Rollout
-
     agent = PPO(SPEC, PPOConfig(gamma=0.5, gae_lambda=1.0), num_updates=1)
     params = _constant_params(agent, [0.0, 0.0, 0.0], value=2.0)  # V = 2 everywhere
     z = jnp.zeros((1, 1))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from plastix.run.config import from_dict, load_yaml
-from plastix.run.train import NonFiniteLossError, final_params, resume, train
+from plastix.run.load import final_params
+from plastix.run.train import NonFiniteLossError, resume, train
 
 ARGS = ["--env", "MiniGrid-DoorKey-5x5-v0", "--total-steps", "49152", "--seeds", "2",
         "--log-every", "4096", "--eval-episodes", "4", "--no-progress"]
@@ -73,6 +74,6 @@ def test_nan_loss_stops_with_checkpoint_and_step(tmp_path, monkeypatch):
                         "progress": False, "ppo": {"num_envs": 4, "num_steps": 64,
                                                    "num_minibatches": 2}})
     # the head bias is 0 at init, so the first minibatch is finite and the second is NaN
-    with pytest.raises(NonFiniteLossError, match=r"NaN/inf at update 1 \(env step 256"):
+    with pytest.raises(NonFiniteLossError, match=r"NaN/inf at iteration 1 \(env step 256"):
         train(config)
     assert _latest(tmp_path / "nan") == 0  # the last finite state (the initial one) is saved

@@ -18,7 +18,8 @@ def test_seeds_shard_across_two_host_devices(tmp_path):
         assert jax.device_count() == 2, jax.devices()
         from plastix.run import loop
         from plastix.run.config import from_dict
-        from plastix.run.train import train, final_params
+        from plastix.run.train import train
+        from plastix.run.load import final_params
         seen = []
         real = loop.shard_seeds
         def spy(tree, n):

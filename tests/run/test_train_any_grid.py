@@ -24,7 +24,7 @@ def test_ppo_updates_on_other_families(env_id):
     env = E.make(env_id)
     cfg = PPOConfig(num_envs=4, num_steps=16, num_minibatches=2)
     agent = PPO(env.spec, cfg, num_updates=2)
-    runner = jax.vmap(make_init(env, agent, cfg.num_envs))(jax.random.split(jax.random.PRNGKey(0), 2))
-    runner, metrics = make_chunk(env, agent, cfg.num_envs, cfg.num_steps, 2)(runner)
+    runner = jax.vmap(make_init(env, agent))(jax.random.split(jax.random.PRNGKey(0), 2))
+    runner, metrics = make_chunk(env, agent, 2, num_seeds=2)(runner, 0)
     assert np.isfinite(np.asarray(metrics["loss/total"])).all()
     assert int(runner.env_steps[0]) == 2 * 4 * 16

@@ -21,7 +21,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from scipy.special import digamma
+
+from plastix.analysis.plots import representation_bars
+from plastix.run.checkpoint import ResumeError
+from plastix.run.load import load
 
 
 def _chunks(n: int, size: int = 512) -> Iterator[slice]:
@@ -97,8 +102,6 @@ def _split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def linear_probe_accuracy(x: np.ndarray, labels: np.ndarray, steps: int = 500, seed: int = 0) -> float:
     """Held-out accuracy (20%) of a softmax regression from ``x`` to ``labels``."""
-    import optax
-
     x = _standardise(x).astype(np.float32)
     values, y = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
     train, test = _split(len(x), seed)
@@ -213,16 +216,12 @@ def analyze(run_dir: str | Path, seed_index: int = 0, num_envs: int = 64, num_st
     """From a run's last checkpoint: roll out, and measure what the actor's and the critic's latents
     hold about the action, the return, the next latent and the layout. Writes
     ``representations.json`` and ``plots/representations.png`` in the run directory."""
-    from plastix.agents import AGENTS
-    from plastix.analysis.plots import representation_bars
-    from plastix.run.config import build_env, load_yaml
-    from plastix.run.train import final_params, plan
-
-    run_dir = Path(run_dir)
-    config = load_yaml(run_dir / "config.yaml")
-    env = build_env(config)
-    agent = AGENTS[config.agent](env.spec, config.ppo, plan(config).num_updates, config.net)
-    params = jax.tree.map(lambda x: x[seed_index], final_params(run_dir))
+    run = load(run_dir)
+    run_dir, config, env, agent = run.run_dir, run.config, run.env, run.agent
+    if not hasattr(agent, "network") or config.agent != "ppo":
+        raise ResumeError(f"analyze representations: needs an actor-critic run (ppo); {run_dir} is "
+                          f"{config.agent}")
+    params = jax.tree.map(lambda x: x[seed_index], jax.device_get(run.runner.agent.params))
     data = jax.tree.map(np.asarray, collect(agent, params, env, jax.random.PRNGKey(key), num_envs, num_steps))
     t, n = data["done"].shape
     returns, complete = discounted_returns(data["reward"], data["done"], config.ppo.gamma)

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from plastix.run.config import RECIPES_DIR, from_dict, to_dict, validate
+from plastix.run.train import resume, train
+
 BACKENDS = ("local", "ray")
 MODES = ("grid", "random")
 
@@ -91,8 +94,6 @@ def run_hash(overrides: dict[str, Any]) -> str:
 
 def build_config(sweep: SweepConfig, overrides: dict[str, Any]):
     """The validated run config of one sweep point (fails before anything runs)."""
-    from plastix.run.config import RECIPES_DIR, from_dict, to_dict, validate
-
     base_path = Path(sweep.base)
     if not base_path.suffix:
         base_path = RECIPES_DIR / f"{sweep.base}.yaml"
@@ -138,9 +139,6 @@ class Index:
 
 def run_point(sweep_dir: str, h: str, config_dict: dict) -> tuple[str, str]:
     """Train (or resume) one sweep point; returns (hash, status). Runs in a worker process."""
-    from plastix.run.config import from_dict
-    from plastix.run.train import resume, train
-
     index = Index(Path(sweep_dir) / "index.sqlite")
     run_dir = Path(sweep_dir) / "runs" / h
     index.mark(h, "running")
@@ -160,8 +158,6 @@ def run_point(sweep_dir: str, h: str, config_dict: dict) -> tuple[str, str]:
 
 def launch(sweep: SweepConfig) -> list[dict[str, Any]]:
     """Run every point not finished yet; returns the index rows when all have ended."""
-    from plastix.run.config import to_dict
-
     if sweep.backend not in BACKENDS:
         raise ValueError(f"backend: {sweep.backend!r} is not one of {', '.join(BACKENDS)}")
     sweep_dir = Path(sweep.out)

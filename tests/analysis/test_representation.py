@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from plastix.plasticity.representation import (
+from plastix.analysis.representation import (
     discounted_returns,
     ksg,
     linear_probe_accuracy,

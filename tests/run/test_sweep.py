@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from plastix.analysis.sweep import Index, SweepConfig, launch, load_sweep, points, run_hash
+from plastix.run.sweep import Index, SweepConfig, launch, load_sweep, points, run_hash
 
 
 def test_points_and_hashes():

@@ -1,0 +1,96 @@
+"""The agent contract every loop and tool relies on, as code.
+
+An agent is a plain object with pure, jit-able methods over a state pytree (checkpointed whole):
+
+- ``init(key) -> state``;
+- ``act(state, obs, key, train) -> (action, aux)``: ``train=False`` is evaluation (greedy, eps_eval,
+  noise-free: whatever the algorithm evaluates with); ``aux`` is what ``learn`` needs about the action;
+- ``learn(state, transitions, last_obs, key, iteration) -> (state, metrics)``: the agent's own work
+  after the loop has stepped its envs ``steps_per_iteration`` times (PPO: GAE and epochs; DQN: store,
+  then update at the replay ratio). ``iteration`` is the global iteration index, the same for every
+  seed, so schedules keyed on it stay real branches under ``vmap``;
+- ``schedule(iteration) -> (updated, updates_done)``: whether this iteration ran a gradient update and
+  how many it has run in all, which the plasticity hook uses for its cadence;
+- ``plastic_nets()``: each trainable network by name as a `PlasticNet` (probes, resets), and
+  ``probe_batch(state, transitions, last_obs, key, size)``: the batch (about ``size`` samples) their
+  losses are probed on.
+
+Each agent class brings its config dataclass (``config_class``; ``RunConfig`` holds one section per
+agent, ``--ppo.*``, ``--dqn.*``), the action kinds it accepts, ``check(config, spec, total_steps)``
+raising ``ValueError`` that names the field, and ``env_steps(config)``: env steps one iteration takes
+per seed, which the planner divides the budget by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import flax.linen as nn
+import jax
+from flax import struct
+
+from plastix.envs.api import EnvSpec
+
+
+@struct.dataclass
+class Transitions:
+    """``[T, N]`` steps from the loop: ``next_obs`` is the observation each step ended on (the
+    terminal one where an episode ended, before the auto-reset); ``aux`` is what ``act`` returned."""
+
+    obs: Any
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_obs: Any
+    aux: Any
+
+
+@dataclass(frozen=True)
+class PlasticNet:
+    """One network of an agent as the plasticity tools see it.
+
+    ``params`` / ``opt_state`` name the state fields holding it; ``targets`` the fields of target
+    copies that follow its resets (same fresh incoming weights, zeroed outgoing ones, so they too
+    are unchanged in output); ``loss(state, params, batch)`` is the loss its probe differentiates;
+    ``example`` a batch of one input for tracing its wiring.
+    """
+
+    module: nn.Module
+    loss: Callable[[Any, Any, Any], Any]
+    example: tuple
+    params: str = "params"
+    opt_state: str = "opt_state"
+    targets: tuple[str, ...] = ()
+
+
+class Agent(Protocol):
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    action_kinds: ClassVar[tuple[str, ...]]
+    num_envs: int
+    steps_per_iteration: int
+
+    def __init__(self, spec: EnvSpec, config: Any, num_iterations: int, net: Any) -> None: ...
+
+    @staticmethod
+    def env_steps(config: Any) -> int: ...
+
+    @staticmethod
+    def check(config: Any, spec: EnvSpec, total_steps: int) -> None: ...
+
+    def init(self, key: jax.Array) -> Any: ...
+
+    def act(self, state: Any, obs: Any, key: jax.Array, train: bool = True) -> tuple[jax.Array, Any]: ...
+
+    def learn(self, state: Any, transitions: Transitions, last_obs: Any, key: jax.Array,
+              iteration: jax.Array) -> tuple[Any, dict]: ...
+
+    def schedule(self, iteration: jax.Array) -> tuple[jax.Array, jax.Array]: ...
+
+    def plastic_nets(self) -> dict[str, PlasticNet]: ...
+
+    def probe_batch(self, state: Any, transitions: Transitions, last_obs: Any, key: jax.Array,
+                    size: int) -> Any: ...

@@ -23,10 +23,10 @@ demo: .venv/.installed-test
 	$(PY) -m plastix.cli train --recipe quickstart
 
 test: .venv/.installed-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-all: .venv/.installed-all
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -n 2 -m "slow or not slow"
 
 bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py

@@ -12,11 +12,12 @@ from rich.table import Table
 USAGE = """usage: plastix <command> [options]
 
 commands:
-  train     train an agent: plastix train [--recipe NAME] [--resume RUN_DIR] [--env ID] [--agent NAME]
-            [--total-steps N] [--seeds N] [--ppo.lr X | --dqn.n-step N] ...  (plastix train --help lists
-            every field; --agent ppo | dqn selects the section that applies)
+  train     train an agent: plastix train [--recipe NAME|FILE.yaml] [--resume RUN_DIR] [--env ID]
+            [--agent ppo|dqn] [--total-steps N] [--seeds N] [--ppo.lr X | --dqn.n-step N] ...
+            (plastix train --help lists every option; --agent selects the section that applies)
   evaluate  plastix evaluate RUN_DIR [--episodes N]: the newest checkpoint with the agent's evaluation
             policy (PPO samples, DQN acts eps_eval-greedy), per seed
+  recipes   plastix recipes: the presets, with what each runs
   envs      plastix envs list [PREFIX]: registered environments;
             plastix envs render ENV_ID --out file.png|.gif [--steps N --view full|agent]: look at one
   sweep     plastix sweep [SWEEP.yaml] --base RECIPE --grid ppo.lr=1e-4,3e-4 --set seeds=3 [--backend ray]:
@@ -40,12 +41,40 @@ def _print_result(result, console: Console) -> None:
     console.print(f"learning curve: {result.plot}")
 
 
+RESUME_OPTIONS = ("--progress", "--no-progress")  # a resume may change these: they change no result
+
+
+def _train_args_class():
+    """The dataclass ``plastix train`` parses: ``--recipe``, ``--resume``, ``--check`` and every
+    `RunConfig` field (built here, with real types, so tyro can read them)."""
+    import dataclasses
+    from typing import Annotated
+
+    import tyro
+
+    from plastix.run.config import RunConfig
+
+    arg = lambda text: tyro.conf.arg(help=text)  # noqa: E731
+    return dataclasses.make_dataclass("TrainArgs", [
+        ("config", Annotated[RunConfig, tyro.conf.arg(name="")]),
+        ("recipe", Annotated[str, arg("Start from a preset (plastix recipes lists them) or a run-config "
+                                      "YAML file; flags override it.")], dataclasses.field(default="")),
+        ("resume", Annotated[str, arg("Continue the run in this directory from its newest intact "
+                                      "checkpoint. Takes no other option but --progress / --no-progress: "
+                                      "the run keeps its config.yaml.")], dataclasses.field(default="")),
+        ("check", Annotated[bool, arg("Validate the configuration and print its plan (iterations, chunks, "
+                                      "env steps), then exit without compiling or training.")],
+         dataclasses.field(default=False)),
+    ], frozen=True)
+
+
 def train_command(argv: list[str]) -> int:
-    """Parse ``--recipe`` / ``--resume`` first, then every config field with tyro."""
+    """``plastix train``: ``--recipe`` picks the defaults, then every config field is a flag (tyro)."""
     import tyro
 
     from plastix.run.checkpoint import ResumeError
     from plastix.run.config import ConfigError, RunConfig, load_recipe
+    from plastix.run.lock import RunLockedError
     from plastix.run.train import NonFiniteLossError, resume, train
 
     pre = argparse.ArgumentParser(add_help=False)
@@ -54,24 +83,51 @@ def train_command(argv: list[str]) -> int:
     known, rest = pre.parse_known_args(argv)
     console = Console()
     try:
-        if known.resume:
-            if rest or known.recipe:
-                raise ConfigError(
-                    "resume: --resume RUN_DIR takes no other options (the run keeps its config.yaml)"
-                )
-            result = resume(known.resume)
+        if known.resume and "-h" not in rest and "--help" not in rest:
+            refused = [a.split("=")[0] for a in rest if a.startswith("-") and a not in RESUME_OPTIONS]
+            if refused or known.recipe or [a for a in rest if not a.startswith("-")]:
+                name = refused[0] if refused else "--recipe" if known.recipe else rest[0]
+                raise ConfigError(f"resume: {name} would change the run, which keeps its config.yaml; "
+                                  f"with --resume only {', '.join(RESUME_OPTIONS)} are accepted")
+            progress = {"--progress": True, "--no-progress": False}.get(rest[-1]) if rest else None
+            result = resume(known.resume, progress=progress, say=console.print)
         else:
+            args_class = _train_args_class()
             default = load_recipe(known.recipe) if known.recipe else RunConfig()
-            config = tyro.cli(
-                RunConfig, default=default, args=rest, prog="plastix train",
-                description="Train an agent. Also: --recipe NAME (a preset from plastix/recipes), "
-                            "--resume RUN_DIR (continue a killed run).",
-            )
-            result = train(config)
-    except (ConfigError, ResumeError, FileExistsError, NonFiniteLossError) as err:
-        console.print(f"[bold red]error[/]: {err}")
+            args = tyro.cli(args_class, default=args_class(config=default, recipe=known.recipe or ""),
+                            args=rest, prog="plastix train", description="Train an agent.")
+            if args.check:
+                return _print_plan(args.config, console)
+            result = train(args.config)
+    except (ConfigError, ResumeError, FileExistsError, NonFiniteLossError, RunLockedError) as err:
+        console.print(f"[bold red]error[/]: {err}", markup=True, highlight=False)
         return 2
     _print_result(result, console)
+    return 0
+
+
+def _print_plan(config, console: Console) -> int:
+    """``plastix train --check``: validate, then say what the run would do."""
+    from plastix.run.config import plan, validate
+
+    validate(config)
+    p = plan(config)
+    console.print(f"ok: {config.agent} on {config.env}, {config.seeds} seed(s): {p.iterations:,} "
+                  f"iterations of {p.batch:,} env steps = {p.total_steps:,} steps per seed, in "
+                  f"{p.num_chunks} chunk(s) of up to {p.per_chunk:,} iterations", highlight=False)
+    return 0
+
+
+def recipes_command(argv: list[str]) -> int:
+    """``plastix recipes``: every preset with its one-line description."""
+    from plastix.run.config import list_recipes, recipe_description
+
+    table = Table(title="recipes (plastix train --recipe NAME; any flag overrides them)")
+    table.add_column("recipe", no_wrap=True)
+    table.add_column("what it runs")
+    for name in list_recipes():
+        table.add_row(name, recipe_description(name))
+    Console(width=max(100, Console().width)).print(table)
     return 0
 
 
@@ -176,7 +232,7 @@ def sweep_command(argv: list[str]) -> int:
     import dataclasses
 
     from plastix.run.config import ConfigError
-    from plastix.run.sweep import SweepConfig, launch, load_sweep
+    from plastix.run.sweep import SweepConfig, build_config, launch, load_sweep, points, run_hash
 
     parser = argparse.ArgumentParser(prog="plastix sweep", description="Grid or random hyper-parameter "
                                      "sweeps, locally or on Ray; re-launching resumes a sweep.")
@@ -192,18 +248,28 @@ def sweep_command(argv: list[str]) -> int:
     parser.add_argument("--address", help="Ray cluster address")
     parser.add_argument("--cpus-per-run", type=float)
     parser.add_argument("--gpus-per-run", type=float)
+    parser.add_argument("--retries", type=int, help="times a failed run is tried again (default 1)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate every point's config and list the runs, then exit without training")
     args = parser.parse_args(argv)
     try:
         sweep = load_sweep(args.file) if args.file else SweepConfig()
         changes = {k: v for k, v in {"base": args.base, "mode": args.mode, "num_samples": args.num_samples,
                                      "out": args.out, "backend": args.backend, "workers": args.workers,
                                      "address": args.address, "cpus_per_run": args.cpus_per_run,
-                                     "gpus_per_run": args.gpus_per_run}.items() if v is not None}
+                                     "gpus_per_run": args.gpus_per_run, "retries": args.retries}.items()
+                   if v is not None}
         if args.grid:
             changes["grid"] = {**sweep.grid, **_assignments(args.grid, True)}
         if args.set:
             changes["set"] = {**sweep.set, **_assignments(args.set, False)}
         sweep = dataclasses.replace(sweep, **changes)
+        if args.check:
+            for overrides in points(sweep):
+                build_config(sweep, overrides)
+                print(f"{run_hash(overrides)}  {json.dumps(overrides)}")
+            print(f"ok: {len(points(sweep))} run(s) from base {sweep.base!r} into {sweep.out}")
+            return 0
         rows = launch(sweep)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -270,8 +336,8 @@ def analyze_command(argv: list[str]) -> int:
     if not argv or argv[0] != "representations":
         print("usage: plastix analyze RUN_OR_SWEEP_DIR\n"
               "       plastix analyze representations RUN_DIR [--samples N] [--seed-index I]\n"
-              "       plastix analyze thc FILE", file=sys.stderr)
-        return 2
+              "       plastix analyze thc FILE", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
     parser = argparse.ArgumentParser(prog="plastix analyze representations",
                                      description="Mutual information of the actor's and the critic's "
                                                  "latents with action, return, next latent and layout.")
@@ -328,7 +394,7 @@ def evaluate_command(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     commands = {"train": train_command, "envs": envs_command, "analyze": analyze_command,
-                "sweep": sweep_command, "evaluate": evaluate_command}
+                "sweep": sweep_command, "evaluate": evaluate_command, "recipes": recipes_command}
     if not argv or argv[0] not in commands:
         print(USAGE, file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -1,36 +1,86 @@
-"""Orbax save / restore of the loop's carry at chunk boundaries."""
+"""Orbax save / restore of the loop's carry at chunk boundaries, failing safe.
+
+Orbax writes a checkpoint into a temporary directory and renames it when complete; after that,
+plastix writes a manifest (size and SHA-256 of every file) into it, atomically. A checkpoint counts only
+with a manifest that its files still match, so a save cut short by a kill, or a file truncated or
+damaged later, is found before restoring: `Checkpointer.restore_latest` reports it in one line (which
+checkpoint, which file), deletes it, and restores the newest intact one.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+MANIFEST = "plastix_manifest.json"
+
 
 class ResumeError(ValueError):
     """A run directory cannot be resumed (missing, or its checkpoint does not fit its config)."""
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(step_dir: Path) -> list[Path]:
+    return sorted(p for p in step_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
 class Checkpointer:
     """Keeps the latest ``max_to_keep`` checkpoints of a run, indexed by chunk number."""
 
     def __init__(self, directory: Path, max_to_keep: int = 2):
+        self.directory = Path(directory).resolve()
         self.manager = ocp.CheckpointManager(
-            Path(directory).resolve(),
+            self.directory,
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
             ),
         )
 
     def latest(self) -> int | None:
-        """The chunk number of the newest complete checkpoint, if any."""
-        return self.manager.latest_step()
+        """The chunk number of the newest checkpoint whose save finished (it has a manifest)."""
+        done = [s for s in self.manager.all_steps() if (self.directory / str(s) / MANIFEST).is_file()]
+        return max(done, default=None)
 
     def save(self, chunk: int, tree: Any) -> None:
+        if chunk in self.manager.all_steps():  # a partial or damaged one, left from before a restart
+            self.manager.delete(chunk)
         self.manager.save(chunk, args=ocp.args.StandardSave(tree), force=True)
         self.manager.wait_until_finished()
+        step_dir = self.directory / str(chunk)
+        manifest = {str(p.relative_to(step_dir)): [p.stat().st_size, _digest(p)] for p in _files(step_dir)}
+        tmp = step_dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest))
+        os.replace(tmp, step_dir / MANIFEST)
+
+    def problem(self, chunk: int) -> str | None:
+        """Why checkpoint ``chunk`` cannot be trusted (naming the file), or None when it is intact."""
+        step_dir = self.directory / str(chunk)
+        if not (step_dir / MANIFEST).is_file():
+            return f"{step_dir} has no manifest: its save did not finish"
+        manifest = json.loads((step_dir / MANIFEST).read_text())
+        for name, (size, digest) in manifest.items():
+            path = step_dir / name
+            if not path.is_file():
+                return f"{path} is missing"
+            if path.stat().st_size != size:
+                return f"{path} has {path.stat().st_size} bytes, {size} were written"
+            if _digest(path) != digest:
+                return f"{path} differs from what was written"
+        return None
 
     def restore(self, chunk: int, like: Any) -> Any:
         """Restore into the structure, shapes, dtypes and shardings of ``like``."""
@@ -41,6 +91,19 @@ class Checkpointer:
             raise ResumeError(
                 f"resume: checkpoint {chunk} does not match this run's config ({err})"
             ) from None
+
+    def restore_latest(self, like: Any, warn: Callable[[str], None]) -> tuple[int, Any] | None:
+        """``(chunk, tree)`` of the newest intact checkpoint, or None when there is none. Each damaged
+        or partial newer one is reported through ``warn`` in one line and deleted."""
+        for chunk in sorted(self.manager.all_steps(), reverse=True):
+            problem = self.problem(chunk)
+            if problem is None:
+                return chunk, self.restore(chunk, like)
+            older = [s for s in self.manager.all_steps() if s < chunk]
+            then = f"trying checkpoint {max(older)}" if older else "no older checkpoint: starting over"
+            warn(f"checkpoint {chunk} is unusable ({problem}); {then}")
+            self.manager.delete(chunk)
+        return None
 
     def close(self) -> None:
         self.manager.close()

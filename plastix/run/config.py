@@ -33,7 +33,7 @@ class RunConfig:
     env: str = "MiniGrid-DoorKey-5x5-v0"
     """Registered env id (``plastix envs list``)."""
     agent: str = "ppo"
-    """Agent name; one of plastix.agents.AGENTS."""
+    """ppo or dqn (plastix.agents.AGENTS); selects the config section that applies (--ppo.*, --dqn.*)."""
     total_steps: int = 1_000_000
     """Environment steps per seed, rounded up to one whole iteration of the agent (PPO: a rollout of
     num_envs x num_steps; DQN: one step of each env)."""
@@ -42,8 +42,8 @@ class RunConfig:
     seed: int = 0
     """First seed; seed i uses PRNGKey(seed + i)."""
     observation: str = "egocentric"
-    """Gridworld observation: egocentric (MiniGrid's image), full (the whole grid), onehot, rgb or
-    rgb_full."""
+    """Gridworld observation: egocentric (MiniGrid's 7x7 view), full (the whole grid), onehot,
+    full_onehot, rgb (the view as pixels) or rgb_full (the whole grid as pixels)."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters (agent ppo)."""
     dqn: DQNConfig = field(default_factory=DQNConfig)
@@ -245,12 +245,36 @@ def list_recipes() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 
 
-def load_recipe(name: str) -> RunConfig:
-    """The preset ``recipes/<name>.yaml`` as a config (fields it omits keep their defaults)."""
-    path = RECIPES_DIR / f"{name}.yaml"
+def recipe_description(name: str) -> str:
+    """The first sentence of the comment that opens ``recipes/<name>.yaml``."""
+    lines = []
+    for line in (RECIPES_DIR / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines).split(". ")[0].rstrip(".")
+
+
+def recipe_path(name_or_path: str) -> Path:
+    """A preset's file (``recipes/<name>.yaml``), or the run-config YAML at that path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"recipe: no such file {name_or_path!r}")
+        return path
+    path = RECIPES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ConfigError(f"recipe: unknown recipe {name!r}; accepted: {', '.join(list_recipes())}")
-    return from_dict(yaml.safe_load(path.read_text()) or {})
+        close = difflib.get_close_matches(name_or_path, list_recipes(), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"recipe: unknown recipe {name_or_path!r}{hint}; accepted: a YAML path or one of "
+                          f"{', '.join(list_recipes())}")
+    return path
+
+
+def load_recipe(name_or_path: str) -> RunConfig:
+    """A preset (``plastix recipes``) or a run-config YAML file as a config; fields it omits keep their
+    defaults and unknown keys are errors naming the key."""
+    return from_dict(yaml.safe_load(recipe_path(name_or_path).read_text()) or {})
 
 
 def save_yaml(config: RunConfig, path: Path) -> None:

@@ -4,6 +4,7 @@ analysis and sweeps all go through here."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,18 +64,27 @@ def load(run_dir: str | Path) -> LoadedRun:
     like = init_runners(env, agent, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
-        latest = ckpt.latest()
-        if latest is None:
-            raise ResumeError(f"load: {run_dir} has no checkpoint")
-        runner = ckpt.restore(latest, like)
+        restored = ckpt.restore_latest(like, lambda msg: print(msg, file=sys.stderr))
     finally:
         ckpt.close()
-    return LoadedRun(run_dir, config, env, agent, runner, latest)
+    if restored is None:
+        raise ResumeError(f"load: {run_dir} has no intact checkpoint")
+    return LoadedRun(run_dir, config, env, agent, restored[1], restored[0])
 
 
 def final_params(run_dir: str | Path) -> Any:
     """The agent parameters of a run's newest checkpoint (host numpy arrays, seeds first)."""
     return jax.device_get(load(run_dir).runner.agent.params)
+
+
+def evaluate_seeds(evaluate_fn: Any, agent_state: Any, config: RunConfig,
+                   index: int) -> dict[str, list[float]]:
+    """Per-seed mean return and success rate from ``evaluate_fn`` (`plastix.run.loop.make_evaluate`);
+    ``index`` picks the evaluation keys (1: the final evaluation)."""
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config))
+    out = jax.device_get(evaluate_fn(agent_state, shard_seeds(keys, config.seeds)))
+    return {"eval_return": [float(x) for x in out["return"].mean(1)],
+            "eval_success": [float(x) for x in out["success"].mean(1)]}
 
 
 def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
@@ -83,8 +93,6 @@ def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) ->
     run = load(run_dir)
     n = episodes or run.config.eval_episodes
     evaluate_fn = make_evaluate(run.env, run.agent, n, num_seeds=run.config.seeds)
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, 10_000 + seed))(seed_keys(run.config))
-    out = jax.device_get(evaluate_fn(shard_seeds(run.runner.agent, run.config.seeds),
-                                     shard_seeds(keys, run.config.seeds)))
-    return {"step": run.step, "episodes": n, "eval_return": [float(x) for x in out["return"].mean(1)],
-            "eval_success": [float(x) for x in out["success"].mean(1)]}
+    agent_state = shard_seeds(run.runner.agent, run.config.seeds)
+    return {"step": run.step, "episodes": n,
+            **evaluate_seeds(evaluate_fn, agent_state, run.config, 10_000 + seed)}

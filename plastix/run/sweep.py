@@ -3,22 +3,25 @@ or on a Ray cluster, idempotent across crashes.
 
 Each point of the sweep is one run (its seeds are vmapped inside the run, as every on-device agent does)
 in ``<sweep dir>/runs/<hash of its overrides>``. An SQLite index (``<sweep dir>/index.sqlite``: hash,
-overrides, run dir, status, attempts) records progress, so a sweep launched again skips finished runs,
-resumes interrupted ones from their checkpoints and retries failed ones; thousands of runs stay
-queryable with plain SQL.
+overrides, run dir, status, attempts, last error) records progress, so a sweep launched again skips
+finished runs, resumes interrupted ones from their checkpoints and retries failed ones; thousands of
+runs stay queryable with plain SQL. A run is trained by one process at a time (`plastix.run.lock`),
+workers die with the sweep's process, and a failed run is tried again up to ``retries`` times.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import itertools
 import json
 import os
+import signal
 import sqlite3
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,7 +30,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from plastix.run.config import RECIPES_DIR, from_dict, to_dict, validate
+from plastix.run.config import ConfigError, from_dict, load_recipe, to_dict, validate
+from plastix.run.lock import RunLockedError, holder
 from plastix.run.train import resume, train
 
 BACKENDS = ("local", "ray")
@@ -62,6 +66,8 @@ class SweepConfig:
     """Ray: CPUs reserved per run."""
     gpus_per_run: float = 0.0
     """Ray: GPUs reserved per run."""
+    retries: int = 1
+    """Times a failed run is tried again within one launch (its error is kept in the index)."""
 
 
 def _set_field(data: dict, path: str, value: Any) -> None:
@@ -94,12 +100,10 @@ def run_hash(overrides: dict[str, Any]) -> str:
 
 def build_config(sweep: SweepConfig, overrides: dict[str, Any]):
     """The validated run config of one sweep point (fails before anything runs)."""
-    base_path = Path(sweep.base)
-    if not base_path.suffix:
-        base_path = RECIPES_DIR / f"{sweep.base}.yaml"
-    if not base_path.is_file():
-        raise ValueError(f"base: {sweep.base!r} is neither a recipe nor a YAML file")
-    data = to_dict(from_dict(yaml.safe_load(base_path.read_text()) or {}))
+    try:
+        data = to_dict(load_recipe(sweep.base))
+    except ConfigError as err:
+        raise ValueError(f"base: {err}") from None
     for path, value in {**sweep.set, **overrides}.items():
         _set_field(data, path, value)
     return validate(from_dict(data))
@@ -138,17 +142,22 @@ class Index:
 
 
 def run_point(sweep_dir: str, h: str, config_dict: dict) -> tuple[str, str]:
-    """Train (or resume) one sweep point; returns (hash, status). Runs in a worker process."""
+    """Train (or resume) one sweep point; returns (hash, status): done, failed, or busy when another
+    live process holds the run directory's lock. Runs in a worker process."""
     index = Index(Path(sweep_dir) / "index.sqlite")
     run_dir = Path(sweep_dir) / "runs" / h
+    if holder(run_dir) is not None:
+        return h, "busy"
     index.mark(h, "running")
     try:
         if (run_dir / "config.yaml").is_file():
-            resume(run_dir)
+            resume(run_dir, progress=False)
         else:
             config = dataclasses.replace(from_dict(config_dict), out_dir=str(run_dir.parent), name=h,
                                          progress=False)
             train(config)
+    except RunLockedError:
+        return h, "busy"  # the other process reports the run's status
     except Exception:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         index.mark(h, "failed", traceback.format_exc(limit=5))
         return h, "failed"
@@ -156,10 +165,23 @@ def run_point(sweep_dir: str, h: str, config_dict: dict) -> tuple[str, str]:
     return h, "done"
 
 
-def launch(sweep: SweepConfig) -> list[dict[str, Any]]:
-    """Run every point not finished yet; returns the index rows when all have ended."""
+def _wait_for_lock(run_dir: Path, seconds: float) -> str | None:
+    """The pid still holding ``run_dir``'s lock after waiting up to ``seconds`` (a worker of a sweep
+    killed a moment ago takes a little while to die), or None once it is free."""
+    deadline = time.time() + seconds
+    while (pid := holder(run_dir)) is not None and time.time() < deadline:
+        time.sleep(0.2)
+    return pid
+
+
+def launch(sweep: SweepConfig, say=print, lock_wait: float = 10.0) -> list[dict[str, Any]]:
+    """Run every point not finished yet; returns the index rows when all have ended. A run another live
+    process is training (its run directory's lock is held) is waited for up to ``lock_wait`` seconds,
+    then skipped with a message: no run directory ever has two writers."""
     if sweep.backend not in BACKENDS:
         raise ValueError(f"backend: {sweep.backend!r} is not one of {', '.join(BACKENDS)}")
+    if sweep.retries < 0:
+        raise ValueError(f"retries: must be >= 0, got {sweep.retries}")
     sweep_dir = Path(sweep.out)
     (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(dataclasses.asdict(sweep), sort_keys=False))
@@ -170,30 +192,81 @@ def launch(sweep: SweepConfig) -> list[dict[str, Any]]:
         h = run_hash(overrides)
         run_dir = sweep_dir / "runs" / h
         index.add(h, overrides, run_dir)
-        finished = (run_dir / "summary.json").is_file()
-        if finished:
+        pid = _wait_for_lock(run_dir, lock_wait)
+        if (run_dir / "summary.json").is_file() and pid is None:
             index.mark(h, "done")
+        elif pid is not None:
+            say(f"run {h} is being trained by process {pid} (another sweep?): skipped; launch again once "
+                f"it has ended")
         else:
             todo.append((h, to_dict(config)))
-    if sweep.backend == "ray":
-        _run_ray(sweep, sweep_dir, todo)
-    else:
-        _run_local(sweep, sweep_dir, todo)
+    if todo:
+        say(f"sweep {sweep_dir}: {len(todo)} of {len(index.rows())} runs to train")
+        run = _run_ray if sweep.backend == "ray" else _run_local
+        run(sweep, sweep_dir, todo, _Progress(sweep_dir, index, say))
     return index.rows()
 
 
-def _run_local(sweep: SweepConfig, sweep_dir: Path, todo: list) -> None:
-    if not todo:
-        return
+class _Progress:
+    """Prints the sweep's state (done / running / failed, each running run's step) when it changes and
+    at least every ``every`` seconds."""
+
+    def __init__(self, sweep_dir: Path, index: Index, say, every: float = 30.0):
+        self.sweep_dir, self.index, self.say, self.every = sweep_dir, index, say, every
+        self.last, self.last_t = "", 0.0
+
+    def _step(self, run_dir: str) -> str:
+        path = Path(run_dir) / "metrics.jsonl"
+        try:
+            lines = path.read_text().splitlines()
+            return f"{json.loads(lines[-1])['step']:,}" if lines else "compiling"
+        except (OSError, ValueError, KeyError):
+            return "starting"
+
+    def __call__(self, force: bool = False) -> None:
+        rows = self.index.rows()
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "running", "failed", "pending")}
+        running = ", ".join(f"{r['hash']} at step {self._step(r['run_dir'])}" for r in rows
+                            if r["status"] == "running")
+        line = " | ".join(f"{n} {s}" for s, n in counts.items()) + (f" | {running}" if running else "")
+        if force or line != self.last or time.time() - self.last_t > self.every:
+            self.say(f"sweep {self.sweep_dir}: {line}")
+            self.last, self.last_t = line, time.time()
+
+
+def _die_with_parent() -> None:
+    """Worker initialiser: the kernel kills this process when the sweep's process dies (Linux), so a
+    killed sweep leaves no run training behind."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _retry(sweep: SweepConfig, index: Index, h: str, status: str) -> bool:
+    attempts = {r["hash"]: r["attempts"] for r in index.rows()}.get(h, 0)
+    return status == "failed" and attempts <= sweep.retries
+
+
+def _run_local(sweep: SweepConfig, sweep_dir: Path, todo: list, progress: _Progress) -> None:
     workers = sweep.workers or max(1, (os.cpu_count() or 2) // 2)
+    configs = dict(todo)
     # spawn: JAX is not fork-safe once initialised
-    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_point, str(sweep_dir), h, cfg) for h, cfg in todo]
-        for future in as_completed(futures):
-            future.result()
+    with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
+                             initializer=_die_with_parent) as pool:
+        pending = {pool.submit(run_point, str(sweep_dir), h, cfg) for h, cfg in todo}
+        while pending:
+            finished, pending = wait(pending, timeout=2.0, return_when=FIRST_COMPLETED)
+            for future in finished:
+                h, status = future.result()
+                if _retry(sweep, progress.index, h, status):
+                    progress.say(f"run {h} failed; trying again")
+                    pending.add(pool.submit(run_point, str(sweep_dir), h, configs[h]))
+            progress()
+    progress(force=True)
 
 
-def _run_ray(sweep: SweepConfig, sweep_dir: Path, todo: list) -> None:
+def _run_ray(sweep: SweepConfig, sweep_dir: Path, todo: list, progress: _Progress) -> None:
     try:
         import ray
     except ImportError:
@@ -201,7 +274,18 @@ def _run_ray(sweep: SweepConfig, sweep_dir: Path, todo: list) -> None:
     if not ray.is_initialized():
         ray.init(address=sweep.address or None, ignore_reinit_error=True, log_to_driver=False)
     task = ray.remote(num_cpus=sweep.cpus_per_run, num_gpus=sweep.gpus_per_run)(run_point)
-    ray.get([task.remote(str(sweep_dir.resolve()), h, cfg) for h, cfg in todo])
+    configs = dict(todo)
+    where = str(sweep_dir.resolve())
+    pending = [task.remote(where, h, cfg) for h, cfg in todo]
+    while pending:
+        finished, pending = ray.wait(pending, timeout=2.0)
+        for ref in finished:
+            h, status = ray.get(ref)
+            if _retry(sweep, progress.index, h, status):
+                progress.say(f"run {h} failed; trying again")
+                pending.append(task.remote(where, h, configs[h]))
+        progress()
+    progress(force=True)
 
 
 def load_sweep(path: str | Path) -> SweepConfig:

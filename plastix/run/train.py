@@ -7,8 +7,10 @@ checkpoint; because the checkpoint is the loop's whole carry, the result equals 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ import numpy as np
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, validate
-from plastix.run.load import build, init_runners, seed_keys
+from plastix.run.load import build, evaluate_seeds, init_runners
+from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.loop import make_chunk, make_evaluate, shard_seeds
 from plastix.run.plots import activity_curves, learning_curve
@@ -93,31 +96,33 @@ def _first_nonfinite(metrics: dict[str, np.ndarray]) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def _evaluate(evaluate: Any, runner: Any, config: RunConfig, index: int) -> dict[str, list[float]]:
-    """Per-seed mean return and success rate of ``eval_episodes`` episodes; ``index`` picks the keys."""
-    keys = shard_seeds(jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config)), config.seeds)
-    ev = jax.device_get(evaluate(runner.agent, keys))
-    return {"eval_return": [float(x) for x in ev["return"].mean(1)],
-            "eval_success": [float(x) for x in ev["success"].mean(1)]}
-
-
-def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) -> TrainResult:
-    """Train ``config`` into ``run_dir`` (a new directory unless ``resuming``)."""
+def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False,
+        say: Callable[[str], None] = print) -> TrainResult:
+    """Train ``config`` into ``run_dir`` (a new directory unless ``resuming``), holding the directory's
+    lock throughout; ``say`` reports where a resumed run continues from and any unusable checkpoint."""
     validate(config)
-    p = plan(config)
-    env, agent = build(config)
     if run_dir is None:
         run_dir = _new_run_dir(config)
+    with run_lock(run_dir):
+        return _run(config, Path(run_dir), resuming, say)
+
+
+def _run(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], None]) -> TrainResult:
+    p = plan(config)
+    env, agent = build(config)
     if not resuming:
         save_yaml(config, run_dir / "config.yaml")
 
     runner = shard_seeds(init_runners(env, agent, config), config.seeds)
     ckpt = Checkpointer(run_dir / "checkpoints")
     start = 0
-    if resuming and ckpt.latest() is not None:
-        start = ckpt.latest()
-        runner = ckpt.restore(start, runner)
+    if resuming:
+        restored = ckpt.restore_latest(runner, say)
+        if restored is not None:
+            start, runner = restored
     done_steps = p.steps_after(start - 1) if start else 0
+    if resuming:
+        say(f"resuming {run_dir} from checkpoint {start}: step {done_steps:,} of {p.total_steps:,} per seed")
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps)
     hook = make_hook(agent, config.plasticity)
     chunk_fns: dict[int, Any] = {}
@@ -153,12 +158,13 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
                 )
             runner = next_runner
             row = _row(chunk, p, metrics, seconds, config.seeds)
+            every = config.eval_every
             if chunk == p.num_chunks - 1:  # the final evaluation, logged with the last row when evaluating
-                final = _evaluate(evaluate, runner, config, 1)
-                if config.eval_every:
+                final = evaluate_seeds(evaluate, runner.agent, config, 1)
+                if every:
                     row |= final
-            elif config.eval_every and row["step"] // config.eval_every > first * p.batch // config.eval_every:
-                row |= _evaluate(evaluate, runner, config, 2 + chunk)
+            elif every and row["step"] // every > first * p.batch // every:
+                row |= evaluate_seeds(evaluate, runner.agent, config, 2 + chunk)
             log.write(row)
             ckpt.save(chunk + 1, runner)
             bar.update(row["step"], row["steps_per_s"], row["episode_return_mean"])
@@ -167,7 +173,7 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False) 
         log.close()
         ckpt.close()
 
-    ev = final if final is not None else _evaluate(evaluate, runner, config, 1)
+    ev = final if final is not None else evaluate_seeds(evaluate, runner.agent, config, 1)
     result = TrainResult(
         run_dir=run_dir,
         steps=p.total_steps,
@@ -191,11 +197,16 @@ def train(config: RunConfig) -> TrainResult:
     return run(config)
 
 
-def resume(run_dir: str | Path) -> TrainResult:
-    """Continue the run in ``run_dir`` from its last checkpoint (from the start if it has none)."""
+def resume(run_dir: str | Path, progress: bool | None = None,
+           say: Callable[[str], None] = print) -> TrainResult:
+    """Continue the run in ``run_dir`` from its newest intact checkpoint (from the start if it has none).
+    ``progress`` overrides the progress bar, the one setting a resume may change (it changes no result)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResumeError(f"resume: {run_dir} does not exist")
     if not (run_dir / "config.yaml").is_file():
         raise ResumeError(f"resume: {run_dir} has no config.yaml, so it is not a plastix run")
-    return run(load_yaml(run_dir / "config.yaml"), run_dir, resuming=True)
+    config = load_yaml(run_dir / "config.yaml")
+    if progress is not None:
+        config = dataclasses.replace(config, progress=progress)
+    return run(config, run_dir, resuming=True, say=say)

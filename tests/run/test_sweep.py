@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from plastix.run.sweep import Index, SweepConfig, launch, load_sweep, points, run_hash
+from plastix.run.lock import RunLockedError, holder, run_lock
+from plastix.run.sweep import Index, SweepConfig, launch, load_sweep, points, run_hash, run_point
+from plastix.run.train import resume
 
 
 def test_points_and_hashes():
@@ -30,7 +32,7 @@ def test_bad_sweeps_fail_before_running(tmp_path):
 
     with pytest.raises(ConfigError, match="ppo.lr: must be positive"):
         launch(SweepConfig(grid={"ppo.lr": [-1.0]}, out=str(tmp_path / "s")))
-    with pytest.raises(ValueError, match="base: 'nope'"):
+    with pytest.raises(ValueError, match="base: recipe: unknown recipe 'nope'"):
         launch(SweepConfig(base="nope", out=str(tmp_path / "s2")))
     (tmp_path / "bad.yaml").write_text("grids: {}\n")
     with pytest.raises(ValueError, match="grids: unknown sweep field"):
@@ -48,6 +50,8 @@ def _sweep_file(tmp_path: Path) -> Path:
 
 
 def test_sweep_killed_half_way_then_relaunched(tmp_path):
+    """kill -9 of the sweep's main process only: its worker dies with it (no run keeps training), and
+    an immediate relaunch trains every run exactly once."""
     path = _sweep_file(tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "plastix.cli", "sweep", str(path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -64,9 +68,14 @@ def test_sweep_killed_half_way_then_relaunched(tmp_path):
         else:
             raise AssertionError("timed out waiting for the sweep")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process alone, not its process group
         proc.wait()
     before = {r["hash"]: r for r in Index(index_path).rows()}
+    running = next(Path(r["run_dir"]) for r in before.values() if r["status"] == "running")
+    deadline = time.time() + 10
+    while holder(running) is not None and time.time() < deadline:  # the worker dies with the sweep
+        time.sleep(0.1)
+    assert holder(running) is None, "the killed sweep's worker is still training"
     finished = next(h for h, r in before.items() if r["status"] == "done")
     summary = Path(before[finished]["run_dir"]) / "summary.json"
     mtime = summary.stat().st_mtime
@@ -94,6 +103,25 @@ def test_sweep_killed_half_way_then_relaunched(tmp_path):
     for name in ("curves", "aggregates", "profiles", "ranks"):
         assert (report.parent / f"{name}.png").stat().st_size > 0
         assert (report.parent / f"{name}.pdf").stat().st_size > 0
+
+
+def test_a_held_lock_keeps_every_other_writer_out(tmp_path):
+    sweep = SweepConfig(base="quickstart", grid={"ppo.lr": [1e-4]}, out=str(tmp_path / "s"),
+                        set={"total_steps": 2048, "log_every": 2048, "seeds": 1, "eval_episodes": 2})
+    h = run_hash({"ppo.lr": 1e-4})
+    run_dir = tmp_path / "s" / "runs" / h
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": "MiniGrid-Empty-5x5-v0"}))
+    said = []
+    with run_lock(run_dir):
+        assert holder(run_dir) == str(os.getpid())
+        with pytest.raises(RunLockedError, match=f"being trained by process {os.getpid()}"):
+            resume(run_dir)
+        rows = launch(sweep, say=said.append, lock_wait=0.5)
+        assert rows[0]["status"] == "pending" and rows[0]["attempts"] == 0
+        assert any(f"run {h} is being trained by process {os.getpid()}" in m for m in said)
+        assert run_point(str(tmp_path / "s"), h, {}) == (h, "busy")
+    assert holder(run_dir) is None  # released with the block (and by the OS when a holder dies)
 
 
 @pytest.mark.slow

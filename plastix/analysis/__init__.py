@@ -1,1 +1,2 @@
-"""Analysis of run directories (it reads runs; it never imports agents)."""
+"""Analysis of run directories: statistics, THC, reports, figures and representation probes. It reads
+runs; agents and envs come only through `plastix.run.load`."""

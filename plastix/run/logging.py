@@ -28,9 +28,10 @@ class MetricsLog:
         for key, value in row.items():
             if isinstance(value, int | float) and key != "chunk":
                 self.tb.add_scalar(key, value, row["step"])
-            elif isinstance(value, list) and value and isinstance(value[0], int | float):
+            elif isinstance(value, list):  # per seed; None where a seed had nothing to report
                 for i, v in enumerate(value):
-                    self.tb.add_scalar(f"{key}/seed_{i}", v, row["step"])
+                    if isinstance(v, int | float):
+                        self.tb.add_scalar(f"{key}/seed_{i}", v, row["step"])
         self.tb.flush()
 
     def close(self) -> None:

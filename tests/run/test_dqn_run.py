@@ -105,3 +105,12 @@ def test_dqn_runs_from_a_dict_config(tmp_path):
     assert result.steps == 600 and np.isfinite(result.eval_return).all()
     rows = _rows(result.run_dir)
     assert all(np.isfinite(r["loss/total"]) for r in rows)
+
+
+def test_metrics_log_skips_seeds_without_episodes(tmp_path):
+    from plastix.run.logging import MetricsLog, read_metrics
+
+    log = MetricsLog(tmp_path)
+    log.write({"chunk": 0, "step": 10, "episode_return": [0.5, None, 1.0], "loss/total": 0.1})
+    log.close()
+    assert read_metrics(tmp_path)[0]["episode_return"] == [0.5, None, 1.0]

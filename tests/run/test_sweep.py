@@ -80,8 +80,12 @@ def test_sweep_killed_half_way_then_relaunched(tmp_path):
     summary = Path(before[finished]["run_dir"]) / "summary.json"
     mtime = summary.stat().st_mtime
 
-    rows = launch(load_sweep(path))
+    said = []
+    rows = launch(load_sweep(path), say=said.append)
     assert [r["status"] for r in rows] == ["done", "done"]
+    assert said[0].endswith("1 of 2 runs to train")  # progress while it runs, then the final state
+    assert any("1 running" in m for m in said)
+    assert said[-1].endswith("2 done | 0 running | 0 failed | 0 pending")
     assert summary.stat().st_mtime == mtime  # the finished run was not run again
     by_hash = {r["hash"]: r for r in rows}
     assert by_hash[finished]["attempts"] == 1
@@ -143,3 +147,20 @@ def test_sweep_cli_flags(tmp_path, capsys):
     assert "ppo.lr: must be positive" in capsys.readouterr().err
     assert main(["sweep", "--grid", "ppo.lrr=1", "--out", str(tmp_path / "s")]) == 2
     assert "ppo.lrr: unknown field" in capsys.readouterr().err
+
+
+def test_a_failed_run_is_recorded_and_retried_up_to_the_limit(tmp_path):
+    from plastix.run.sweep import _retry
+
+    sweep = SweepConfig(out=str(tmp_path / "s"), retries=1)
+    (tmp_path / "s" / "runs").mkdir(parents=True)
+    index = Index(tmp_path / "s" / "index.sqlite")
+    index.add("abc", {}, tmp_path / "s" / "runs" / "abc")
+    # a config that fails once training starts is recorded with its error, not raised
+    assert run_point(str(tmp_path / "s"), "abc", {"total_steps": "many"}) == ("abc", "failed")
+    row = index.rows()[0]
+    assert row["status"] == "failed" and row["attempts"] == 1 and "total_steps" in row["error"]
+    assert _retry(sweep, index, "abc", "failed")  # one retry left
+    run_point(str(tmp_path / "s"), "abc", {"total_steps": "many"})
+    assert not _retry(sweep, index, "abc", "failed")  # limit reached
+    assert not _retry(sweep, index, "abc", "done")

@@ -115,12 +115,14 @@ def test_recipes():
 
     assert load_recipe("quickstart").env == "MiniGrid-DoorKey-5x5-v0"
     expected = {"quickstart", "ppo_softmoe_doorkey", "ppo_decoupled_impala", "regrama_demo",
-                "representations_shared", "representations_decoupled"}
+                "representations_shared", "representations_decoupled", "dqn_minigrid", "der_minigrid",
+                "redo_dqn_minigrid"}
     assert expected <= set(list_recipes())
     for name in list_recipes():
         validate(load_recipe(name))
     assert load_recipe("ppo_softmoe_doorkey").net.moe.kind == "soft"
-    with pytest.raises(ConfigError, match="recipe: unknown recipe 'quick'; accepted: .*quickstart"):
+    unknown = r"recipe: unknown recipe 'quick' \(did you mean quickstart\?\); accepted: .*quickstart"
+    with pytest.raises(ConfigError, match=unknown):
         load_recipe("quick")
 
 

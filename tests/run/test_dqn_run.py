@@ -12,6 +12,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from plastix.cli import evaluate_command, train_command
 from plastix.run.config import from_dict, load_yaml
@@ -95,6 +96,7 @@ def test_sigkill_then_resume_equals_uninterrupted_with_replay(tmp_path):
     assert len(_rows(killed)) == 16
 
 
+@pytest.mark.slow  # every component at once; der_minigrid (slow) trains the same set to a solution
 def test_dqn_runs_from_a_dict_config(tmp_path):
     cfg = from_dict({"agent": "dqn", "env": "MiniGrid-Empty-5x5-v0", "total_steps": 600, "seeds": 1,
                      "log_every": 300, "eval_episodes": 2, "out_dir": str(tmp_path), "progress": False,

@@ -20,6 +20,7 @@ def _train(tmp_path, name, *net_args):
     return run, rows
 
 
+@pytest.mark.slow  # ~40 s; tests/test_readme.py checks the README's SoftMoE command line in the default run
 def test_softmoe_actor_critic_from_cli(tmp_path):
     run, rows = _train(tmp_path, "soft", "--net.bottleneck", "perconv", "--net.hidden", "64",
                        "--net.moe.kind", "soft", "--net.moe.experts", "2", "--net.moe.placement", "both")

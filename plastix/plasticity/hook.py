@@ -75,7 +75,7 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
         return None
     names = cfg.metric_names
     nets = agent.plastic_nets()
-    template = agent.init(jax.random.PRNGKey(0))
+    template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))  # shapes only: no replay buffer allocated
     reset_plans = {n: plan(net.module, getattr(template, net.params), *net.example)
                    for n, net in nets.items()} if cfg.reset != "none" else None
     label = (lambda n, k: k) if len(nets) == 1 else (lambda n, k: k.replace("activity/", f"activity/{n}/", 1))

@@ -6,15 +6,15 @@ PIP := .venv/bin/pip
 .venv/.installed-test: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,control]"
 	touch $@
 
 .venv/.installed-bench: .venv/.installed-test
-	$(PIP) install -q -e ".[test,bench]"
+	$(PIP) install -q -e ".[test,control,bench]"
 	touch $@
 
 .venv/.installed-all: .venv/.installed-test
-	$(PIP) install -q -e ".[test,bench,ray]"
+	$(PIP) install -q -e ".[test,control,bench,ray]"
 	touch $@
 
 install: .venv/.installed-test
@@ -34,6 +34,7 @@ bench: .venv/.installed-bench
 	$(PY) bench/dqn_throughput.py
 	$(PY) bench/nets_cost.py
 	$(PY) bench/probe_overhead.py
+	$(PY) bench/offpolicy_throughput.py
 
 lint: .venv/.installed-test
 	.venv/bin/ruff check plastix tests bench

@@ -138,8 +138,11 @@ def render_env(env_id: str, out: str, steps: int = 0, seed: int = 0, tile_size: 
     import numpy as np
     from PIL import Image
 
-    from plastix.envs import make
+    from plastix.envs import check_env_id, make
 
+    check_env_id(env_id)
+    if not env_id.startswith(("MiniGrid-", "BabyAI-")):
+        raise ValueError(f"env_id: render draws gridworlds (MiniGrid-*, BabyAI-*); {env_id} is not one")
     if view not in ("full", "agent"):
         raise ValueError(f"view: {view!r} is not one of full, agent")
     suffix = out.rsplit(".", 1)[-1].lower()

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from plastix.envs.api import EnvSpec
@@ -64,6 +65,14 @@ class PlasticNet:
     params: str = "params"
     opt_state: str = "opt_state"
     targets: tuple[str, ...] = ()
+
+
+def periodic_schedule(iteration: jax.Array, warmup: int, period: int) -> tuple[jax.Array, jax.Array]:
+    """The off-policy agents' `Agent.schedule`: updates at iterations ``i`` with ``i + 1 >= warmup`` and
+    ``(i + 1) % period == 0``; also how many such iterations there have been up to ``i``."""
+    n = iteration + 1
+    updated = (n >= warmup) & (n % period == 0)
+    return updated, jnp.where(n >= warmup, n // period - (warmup - 1) // period, 0)
 
 
 class Agent(Protocol):

@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from plastix import replay as replay_lib
-from plastix.agents.api import PlasticNet, Transitions
+from plastix.agents.api import PlasticNet, Transitions, periodic_schedule
 from plastix.envs.api import EnvSpec
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
@@ -251,11 +251,7 @@ class DQN:
 
     def schedule(self, iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Updates run at iterations ``i`` with ``i + 1 >= warmup`` and ``(i + 1) % update_period == 0``."""
-        p = self.config.update_period
-        n = iteration + 1
-        updated = (n >= self.warmup) & (n % p == 0)
-        done = jnp.where(n >= self.warmup, n // p - (self.warmup - 1) // p, 0)
-        return updated, done
+        return periodic_schedule(iteration, self.warmup, self.config.update_period)
 
     def plastic_nets(self) -> dict[str, PlasticNet]:
         loss = lambda state, params, batch: self.loss(params, state.target_params, batch,  # noqa: E731

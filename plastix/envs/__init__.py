@@ -12,9 +12,11 @@ from plastix.envs.api import (
     make,
     register,
 )
+from plastix.envs.control import register_all as _register_control
 from plastix.envs.grid.registry import register_all as _register_grid
 
 _register_grid()
+_register_control()
 
 __all__ = [
     "Box", "Discrete", "Env", "EnvSpec", "HostVecEnv", "UnknownEnvError",

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from plastix.nets.bottleneck import AGGREGATIONS, BOTTLENECKS, Bottleneck, aggregate
-from plastix.nets.heads import C51Head, CategoricalHead, QHead, ValueHead
+from plastix.nets.heads import C51Head, CategoricalHead, QHead, TanhGaussianHead, ValueHead
 from plastix.nets.moe import AUX_LOSSES, MOE_KINDS
 from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, NatureCNN, ResidualMLP
 
@@ -272,3 +272,44 @@ class QNetwork(nn.Module):
             return C51Head(self.num_actions, self.atoms, -self.v_max, self.v_max, dueling=self.dueling,
                            noisy=self.noisy, name="head")(z, deterministic)
         return QHead(self.num_actions, dueling=self.dueling, noisy=self.noisy, name="head")(z, deterministic)
+
+
+class SACActor(nn.Module):
+    """``obs -> (mean, log_std)`` of SAC's tanh-squashed Gaussian policy: encoder, bottleneck, dense stack
+    (experts optional), `TanhGaussianHead`. Given encoder features instead of observations (the
+    shared-encoder option) its own encoder is ``none`` and it reads them as a vector."""
+
+    cfg: NetConfig
+    action_dim: int
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, task: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        z = DenseStack(self.cfg, 0, self.cfg.moe.kind != "none", name="torso")(
+            Encoder(self.cfg, name="encoder")(obs), task)
+        return TanhGaussianHead(self.action_dim, name="head")(z)
+
+
+class SACCritic(nn.Module):
+    """``(obs, action) -> Q [num_qs, ...]``: one encoder shared by the ``num_qs`` critics (the DrQ /
+    Dopamine-CALE layout for pixels; for vectors it only flattens), the action joined to every token,
+    then each critic's own dense stack and a scalar output."""
+
+    cfg: NetConfig
+    num_qs: int = 2
+
+    def setup(self):
+        self.encoder = Encoder(self.cfg)
+        self.stacks = [DenseStack(self.cfg, 0, self.cfg.moe.kind != "none", name=f"q{i}")
+                       for i in range(self.num_qs)]
+        self.outs = [nn.Dense(1, name=f"q{i}_out") for i in range(self.num_qs)]
+
+    def encode(self, obs: jax.Array) -> jax.Array:
+        """Encoder features as a vector (what the actor reads, stop-gradient, with a shared encoder)."""
+        return aggregate(self.encoder(obs), "flatten")
+
+    def __call__(self, obs: jax.Array, action: jax.Array, task: jax.Array | None = None) -> jax.Array:
+        tokens = self.encoder(obs)
+        action = jnp.broadcast_to(action[..., None, :], tokens.shape[:-1] + action.shape[-1:])
+        tokens = jnp.concatenate([tokens, action.astype(tokens.dtype)], -1)
+        return jnp.stack([out(stack(tokens, task))[..., 0]
+                          for stack, out in zip(self.stacks, self.outs, strict=True)])

@@ -80,6 +80,14 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
                    for n, net in nets.items()} if cfg.reset != "none" else None
     label = (lambda n, k: k) if len(nets) == 1 else (lambda n, k: k.replace("activity/", f"activity/{n}/", 1))
 
+    @jax.custom_batching.sequential_vmap
+    def fresh(key):
+        """Freshly initialised parameters of every net. Seed by seed under ``vmap``: jaxlib's batched
+        QR (orthogonal init) can deadlock on CPU, and the fresh replay buffer ``init`` also builds is
+        dropped here rather than allocated per seed."""
+        state = agent.init(key)
+        return {net.params: getattr(state, net.params) for net in nets.values()}
+
     def batch_of(state, transitions, last_obs, key):
         batch = agent.probe_batch(state, transitions, last_obs, key, cfg.probe_samples)
         return jax.tree.map(lambda x: x[: cfg.probe_samples], batch)
@@ -99,16 +107,18 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
     def do_reset(state, transitions, last_obs, key):
         k_batch, k_init = jax.random.split(key)
         batch = batch_of(state, transitions, last_obs, k_batch)
-        fresh_state = agent.init(k_init)
+        fresh_params = fresh(k_init)
         count, total, changes = 0, 0, {}
         for n, net in nets.items():
             layers, _ = layers_of(net, state, batch)
             masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode)
-            fresh = getattr(fresh_state, net.params)
+            fresh_net = fresh_params[net.params]
             changes[net.params], changes[net.opt_state] = reset_neurons(
-                getattr(state, net.params), getattr(state, net.opt_state), fresh, masks, reset_plans[n])
+                getattr(state, net.params), getattr(state, net.opt_state), fresh_net, masks,
+                reset_plans[n])
             for target in net.targets:
-                changes[target], _ = reset_neurons(getattr(state, target), (), fresh, masks, reset_plans[n])
+                changes[target], _ = reset_neurons(getattr(state, target), (), fresh_net, masks,
+                                                   reset_plans[n])
             count += sum(m.sum() for m in masks.values())
             total += sum(m.size for m in masks.values())
         return state.replace(**changes), count / max(total, 1)

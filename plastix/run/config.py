@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from plastix.agents import AGENTS, DQNConfig, PPOConfig
+from plastix.agents import AGENTS, DQNConfig, PPOConfig, SACConfig
 from plastix.envs import check_env_id, make
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
@@ -33,7 +33,8 @@ class RunConfig:
     env: str = "MiniGrid-DoorKey-5x5-v0"
     """Registered env id (``plastix envs list``)."""
     agent: str = "ppo"
-    """ppo or dqn (plastix.agents.AGENTS); selects the config section that applies (--ppo.*, --dqn.*)."""
+    """ppo, dqn or sac (plastix.agents.AGENTS); selects the config section that applies (--ppo.*, --dqn.*,
+    --sac.*)."""
     total_steps: int = 1_000_000
     """Environment steps per seed, rounded up to one whole iteration of the agent (PPO: a rollout of
     num_envs x num_steps; DQN: one step of each env)."""
@@ -48,8 +49,12 @@ class RunConfig:
     """PPO hyper-parameters (agent ppo)."""
     dqn: DQNConfig = field(default_factory=DQNConfig)
     """DQN-family hyper-parameters (agent dqn): double, dueling, n-step, C51, NoisyNet, PER, DER, DrQ(eps)."""
+    sac: SACConfig = field(default_factory=SACConfig)
+    """SAC hyper-parameters (agent sac), with its actor and critic networks (--sac.actor.*,
+    --sac.critic.*)."""
     net: NetConfig = field(default_factory=NetConfig)
-    """The agent's network: encoder, bottleneck, dense stack, mixture of experts, sharing."""
+    """The network of PPO and DQN: encoder, bottleneck, dense stack, mixture of experts, sharing (SAC sets
+    its two networks in its own section)."""
     plasticity: PlasticityConfig = field(default_factory=PlasticityConfig)
     """Neuron-activity diagnostics (dormant, GraMa, srank) and resets (ReDo, ReGraMa)."""
     log_every: int = 65_536
@@ -139,9 +144,14 @@ def validate(config: RunConfig) -> RunConfig:
         check_plasticity(config.plasticity)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    if config.net.moe.kind == "task":
-        raise ConfigError(f"net.moe.kind: task routing needs task ids, which {config.env} does not provide; "
-                          f"use soft, topk or expert_choice")
+    if config.agent == "sac" and config.net != NetConfig():
+        raise ConfigError("net: SAC's networks are set in its own section (sac.actor.*, sac.critic.*); "
+                          "leave net at its defaults")
+    nets = {"net": config.net, "sac.actor": config.sac.actor, "sac.critic": config.sac.critic}
+    for name, net in nets.items():
+        if net.moe.kind == "task":
+            raise ConfigError(f"{name}.moe.kind: task routing needs task ids, which {config.env} does not "
+                              f"provide; use soft, topk or expert_choice")
     return config
 
 

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from plastix.agents import AGENTS
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import RunConfig, agent_config, build_env, load_yaml, plan
-from plastix.run.loop import Runner, make_evaluate, make_init, shard_seeds
+from plastix.run.host_loop import HostLoop
+from plastix.run.loop import DeviceLoop, Runner, shard_seeds
 
 
 def build(config: RunConfig) -> tuple[Any, Any]:
@@ -30,11 +31,14 @@ def seed_keys(config: RunConfig) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.seeds)])
 
 
-def init_runners(env: Any, agent: Any, config: RunConfig) -> Runner:
-    """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
-    init) can deadlock on CPU when several host devices share its thread pool."""
-    init = make_init(env, agent)
-    return jax.block_until_ready(jax.jit(lambda keys: jax.lax.map(init, keys))(seed_keys(config)))
+def make_loop(env: Any, agent: Any, num_seeds: int) -> DeviceLoop | HostLoop:
+    """The loop that runs ``env``: on device for JAX envs, host-stepped for host envs."""
+    return (DeviceLoop if env.spec.on_device else HostLoop)(env, agent, num_seeds)
+
+
+def init_runners(loop: DeviceLoop | HostLoop, config: RunConfig) -> Runner:
+    """One runner per seed, stacked (placed over devices when several share the seeds)."""
+    return loop.init(seed_keys(config))
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class LoadedRun:
     config: RunConfig
     env: Any
     agent: Any
+    loop: DeviceLoop | HostLoop
     runner: Runner
     chunk: int
 
@@ -61,7 +66,8 @@ def load(run_dir: str | Path) -> LoadedRun:
         raise ResumeError(f"load: {run_dir} has no config.yaml, so it is not a plastix run")
     config = load_yaml(run_dir / "config.yaml")
     env, agent = build(config)
-    like = init_runners(env, agent, config)
+    loop = make_loop(env, agent, config.seeds)
+    like = init_runners(loop, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     try:
         restored = ckpt.restore_latest(like, lambda msg: print(msg, file=sys.stderr))
@@ -69,17 +75,22 @@ def load(run_dir: str | Path) -> LoadedRun:
         ckpt.close()
     if restored is None:
         raise ResumeError(f"load: {run_dir} has no intact checkpoint")
-    return LoadedRun(run_dir, config, env, agent, restored[1], restored[0])
+    return LoadedRun(run_dir, config, env, agent, loop, restored[1], restored[0])
 
 
-def final_params(run_dir: str | Path) -> Any:
-    """The agent parameters of a run's newest checkpoint (host numpy arrays, seeds first)."""
-    return jax.device_get(load(run_dir).runner.agent.params)
+def final_params(run_dir: str | Path) -> dict[str, Any]:
+    """The parameters of every network of a run's newest checkpoint, by the agent's network names
+    (``plastic_nets``: PPO / DQN one, SAC actor and critic), as host numpy arrays, seeds first."""
+    run = load(run_dir)
+    run.loop.close()
+    state = run.runner.agent
+    nets = run.agent.plastic_nets()
+    return jax.device_get({name: getattr(state, net.params) for name, net in nets.items()})
 
 
 def evaluate_seeds(evaluate_fn: Any, agent_state: Any, config: RunConfig,
                    index: int) -> dict[str, list[float]]:
-    """Per-seed mean return and success rate from ``evaluate_fn`` (`plastix.run.loop.make_evaluate`);
+    """Per-seed mean return and success rate from ``evaluate_fn`` (a loop's ``evaluator``);
     ``index`` picks the evaluation keys (1: the final evaluation)."""
     keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config))
     out = jax.device_get(evaluate_fn(agent_state, shard_seeds(keys, config.seeds)))
@@ -92,7 +103,9 @@ def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) ->
     and success rate over ``episodes`` (default: the run's ``eval_episodes``) fresh episodes."""
     run = load(run_dir)
     n = episodes or run.config.eval_episodes
-    evaluate_fn = make_evaluate(run.env, run.agent, n, num_seeds=run.config.seeds)
     agent_state = shard_seeds(run.runner.agent, run.config.seeds)
-    return {"step": run.step, "episodes": n,
-            **evaluate_seeds(evaluate_fn, agent_state, run.config, 10_000 + seed)}
+    try:
+        return {"step": run.step, "episodes": n,
+                **evaluate_seeds(run.loop.evaluator(n), agent_state, run.config, 10_000 + seed)}
+    finally:
+        run.loop.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -182,3 +183,31 @@ def shard_seeds(tree: Any, num_seeds: int) -> Any:
     if mesh is None:
         return tree
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec("seeds")))
+
+
+class DeviceLoop:
+    """The on-device loop behind the interface `plastix.run.host_loop.HostLoop` shares with it:
+    ``init(keys)``, ``chunk(iterations, hook, like)``, ``evaluator(num_episodes)``, ``close()``."""
+
+    donates = False  # a chunk leaves its input runner intact
+
+    def __init__(self, env: Any, agent: Any, num_seeds: int):
+        self.env, self.agent, self.num_seeds = env, agent, num_seeds
+
+    def init(self, keys: jax.Array) -> Runner:
+        """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
+        init) can deadlock on CPU when several host devices share its thread pool."""
+        init = make_init(self.env, self.agent)
+        return shard_seeds(jax.block_until_ready(jax.jit(lambda ks: jax.lax.map(init, ks))(keys)),
+                           self.num_seeds)
+
+    def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
+        """`make_chunk`, compiled ahead of time for runners like ``like``."""
+        fn = make_chunk(self.env, self.agent, iterations, self.num_seeds, hook)
+        return fn.lower(like, np.int32(0)).compile() if like is not None else fn
+
+    def evaluator(self, num_episodes: int):
+        return make_evaluate(self.env, self.agent, num_episodes, self.num_seeds)
+
+    def close(self) -> None:
+        pass

@@ -21,10 +21,10 @@ import numpy as np
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, validate
-from plastix.run.load import build, evaluate_seeds, init_runners
+from plastix.run.host_loop import HostEnvError
+from plastix.run.load import build, evaluate_seeds, init_runners, make_loop
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
-from plastix.run.loop import make_chunk, make_evaluate, shard_seeds
 from plastix.run.plots import activity_curves, learning_curve
 
 
@@ -112,8 +112,16 @@ def _run(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], 
     env, agent = build(config)
     if not resuming:
         save_yaml(config, run_dir / "config.yaml")
+    loop = make_loop(env, agent, config.seeds)
+    try:
+        return _train(config, run_dir, resuming, say, p, agent, loop)
+    finally:
+        loop.close()
 
-    runner = shard_seeds(init_runners(env, agent, config), config.seeds)
+
+def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], None], p: Plan,
+           agent: Any, loop: Any) -> TrainResult:
+    runner = init_runners(loop, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     start = 0
     if resuming:
@@ -129,14 +137,23 @@ def _run(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], 
 
     def chunk_fn(iterations: int):
         if iterations not in chunk_fns:
-            fn = make_chunk(env, agent, iterations, config.seeds, hook)
-            chunk_fns[iterations] = fn.lower(runner, np.int32(0)).compile()
+            chunk_fns[iterations] = loop.chunk(iterations, hook, runner)
         return chunk_fns[iterations]
 
     t = time.perf_counter()
     chunk_fn(p.per_chunk)
     compile_s = time.perf_counter() - t
-    evaluate = make_evaluate(env, agent, config.eval_episodes, num_seeds=config.seeds)
+    evaluate = loop.evaluator(config.eval_episodes)
+
+    def last_good(chunk: int) -> str:
+        """Where the state before ``chunk`` is kept, saving it when the loop left it intact."""
+        step = p.steps_after(chunk - 1) if chunk else 0
+        if ckpt.latest() == chunk:
+            return f"the last good state (step {step:,}) is checkpoint {chunk} in {run_dir}"
+        if not loop.donates:
+            ckpt.save(chunk, runner)
+            return f"saved the last good state (step {step:,}) as checkpoint {chunk} in {run_dir}"
+        return "no checkpoint holds an earlier state (it failed in the run's first chunk)"
 
     bar = ProgressBar(p.total_steps, done_steps, config.progress)
     final = None
@@ -144,17 +161,18 @@ def _run(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], 
         for chunk in range(start, p.num_chunks):
             t = time.perf_counter()
             first = chunk * p.per_chunk
-            next_runner, metrics = chunk_fn(p.chunk_iterations(chunk))(runner, np.int32(first))
+            try:
+                next_runner, metrics = chunk_fn(p.chunk_iterations(chunk))(runner, np.int32(first))
+            except HostEnvError as err:
+                raise HostEnvError(f"{err}; stopped: {last_good(chunk)}") from err
             metrics = jax.device_get(metrics)
             seconds = time.perf_counter() - t
             bad = _first_nonfinite(metrics)
             if bad is not None:
-                ckpt.save(chunk, runner)
                 step = (first + bad + 1) * p.batch
                 raise NonFiniteLossError(
                     f"loss became NaN/inf at iteration {first + bad + 1} (env step {step:,} per seed); "
-                    f"stopped, and saved the last finite state (step {first * p.batch:,}) as checkpoint "
-                    f"{chunk} in {run_dir}"
+                    f"stopped: {last_good(chunk)}"
                 )
             runner = next_runner
             row = _row(chunk, p, metrics, seconds, config.seeds)

@@ -1,0 +1,201 @@
+"""The host-stepped training loop, for envs that run outside ``jit`` (MuJoCo, DeepMind Control, ALE,
+Meta-World): numpy env steps between jitted calls of the agent.
+
+Per env step there is one jitted call and one device -> host transfer (the actions): the call takes
+the step's transitions, runs ``agent.learn`` (store, update at the replay ratio) and the plasticity
+hook, and acts on the new observations for the next step, all vmapped over seeds with the agent state
+donated (the replay buffer is updated in place). Agents whose iteration spans several steps (PPO) act
+through a second jitted call between them. Seeds are separate batches of envs; the iteration index is
+not batched, so schedules stay real branches, as in the on-device loop.
+
+A chunk returns the same ``(Runner, metrics[seeds, iterations])`` as `plastix.run.loop`, so logging, the
+NaN stop, checkpoints, evaluation and sweeps are shared. The runner's ``env_state`` is the host envs'
+`snapshot` (simulator states, step and episode counters, seeds), taken at the chunk's end and restored
+at the next chunk's start: with the replay inside the agent state, a run restored from a checkpoint
+continues exactly as it would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from plastix.agents.api import Transitions
+from plastix.run.loop import Runner
+
+
+class HostEnvError(RuntimeError):
+    """A host env raised while stepping; the message names the env, the seed and the step."""
+
+
+def _env_seeds(keys: jax.Array, num_envs: int) -> np.ndarray:
+    """Per-env base seeds ``[seeds, num_envs]`` drawn from each seed's key."""
+    bases = np.asarray(jax.vmap(lambda k: jax.random.randint(k, (), 0, 2**31 - 1))(keys))
+    return np.array([[np.random.SeedSequence([int(b), j]).generate_state(1)[0] for j in range(num_envs)]
+                     for b in bases], np.int64)
+
+
+class HostLoop:
+    """Runs ``agent`` on batches of a host env family (``env.vector(n)`` builds ``n`` envs)."""
+
+    donates = True  # a chunk consumes its input runner's agent state
+
+    def __init__(self, env: Any, agent: Any, num_seeds: int):
+        self.env, self.agent, self.num_seeds = env, agent, num_seeds
+        self.num_envs = agent.num_envs
+        self._train_envs = None
+        self._eval_envs: dict[int, Any] = {}
+
+        def act(state, obs, key):
+            key, k_act = jax.random.split(key)
+            action, aux = agent.act(state, obs, k_act)
+            return action, aux, key
+
+        self._act = jax.jit(jax.vmap(act))
+        self._act_eval = jax.jit(jax.vmap(lambda s, o, k: agent.act(s, o, k, False)[0]))
+        self._hook = None
+        self._learn = None
+
+    # ------------------------------------------------------------------ envs
+    def _train(self) -> Any:
+        if self._train_envs is None:
+            self._train_envs = self.env.vector(self.num_seeds * self.num_envs)
+        return self._train_envs
+
+    def _split(self, x: np.ndarray, per_seed: int) -> np.ndarray:
+        return x.reshape((self.num_seeds, per_seed) + x.shape[1:])
+
+    def _merge(self, x: np.ndarray) -> np.ndarray:
+        return x.reshape((-1,) + x.shape[2:])
+
+    def close(self) -> None:
+        for envs in [self._train_envs, *self._eval_envs.values()]:
+            if envs is not None:
+                envs.close()
+        self._train_envs, self._eval_envs = None, {}
+
+    # ------------------------------------------------------------------ runner
+    def init(self, keys: jax.Array) -> Runner:
+        """One runner per seed, stacked; the envs are reset with seeds drawn from ``keys``."""
+        split = jax.vmap(lambda k: jax.random.split(k, 3))(keys)
+        k_agent, k_env, k_run = split[:, 0], split[:, 1], split[:, 2]
+        agent_state = jax.block_until_ready(jax.jit(lambda ks: jax.lax.map(self.agent.init, ks))(k_agent))
+        envs = self._train()
+        obs = envs.reset(self._merge(_env_seeds(k_env, self.num_envs)))
+        zeros = np.zeros((self.num_seeds, self.num_envs))
+        return Runner(agent=agent_state, env_state=self._snapshot(),
+                      obs=jnp.asarray(self._split(obs, self.num_envs)), key=k_run,
+                      episode_return=zeros.astype(np.float32), episode_length=zeros.astype(np.int32),
+                      env_steps=np.zeros(self.num_seeds, np.int32))
+
+    def _snapshot(self) -> dict[str, np.ndarray]:
+        return {k: self._split(v, self.num_envs) for k, v in self._train().snapshot().items()}
+
+    # ------------------------------------------------------------------ training
+    def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
+        """``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``, compiled on first
+        use."""
+        if self._learn is None or self._hook is not hook:
+            self._hook, self._learn = hook, self._make_learn(hook)
+        return lambda runner, start: self._run(runner, int(start), iterations)
+
+    def _make_learn(self, hook: Any):
+        agent = self.agent
+
+        def learn(state, steps, last_obs, key, index):
+            transitions = jax.tree.map(lambda *x: jnp.stack(x), *steps)
+            key, k_learn, k_hook, k_act = jax.random.split(key, 4)
+            state, metrics = agent.learn(state, transitions, last_obs, k_learn, index)
+            if hook is not None:
+                state, extra = hook(state, transitions, last_obs, k_hook, index)
+                metrics = {**metrics, **extra}
+            action, aux = agent.act(state, last_obs, k_act)
+            metrics = {**metrics, "updated": agent.schedule(index)[0]}
+            return state, metrics, action, aux, key
+
+        return jax.jit(jax.vmap(learn, in_axes=(0, 0, 0, 0, None)), donate_argnums=(0,))
+
+    def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, dict[str, np.ndarray]]:
+        agent, envs = self.agent, self._train()
+        seeds, n, steps_per = self.num_seeds, self.num_envs, agent.steps_per_iteration
+        envs.restore({k: self._merge(np.asarray(v)) for k, v in runner.env_state.items()})
+        state, key, obs = runner.agent, runner.key, jnp.asarray(runner.obs)
+        ep_return = np.array(runner.episode_return, np.float32)
+        ep_length = np.array(runner.episode_length, np.int32)
+        sums = {k: np.zeros((seeds, iterations), np.float32)
+                for k in ("episodes", "return_sum", "length_sum", "success_sum")}
+        reports_success = False
+        learned = []
+        action, aux, key = self._act(state, obs, key)
+        for i in range(iterations):
+            steps = []
+            for t in range(steps_per):
+                if t:
+                    action, aux, key = self._act(state, obs, key)
+                actions = np.asarray(action)
+                done_before = int(runner.env_steps[0]) + (i * steps_per + t) * n
+                try:
+                    next_obs, reward, terminated, truncated, info = envs.step(self._merge(actions))
+                except Exception as err:  # a simulator error ends the run, naming where
+                    raise HostEnvError(
+                        f"env {self.env.env_id} raised at env step {done_before + n:,} per seed: "
+                        f"{type(err).__name__}: {err}") from err
+                reward = self._split(reward, n)
+                terminated, truncated = self._split(terminated, n), self._split(truncated, n)
+                done = terminated | truncated
+                ep_return += reward
+                ep_length += 1
+                sums["episodes"][:, i] += done.sum(1)
+                sums["return_sum"][:, i] += np.where(done, ep_return, 0.0).sum(1)
+                sums["length_sum"][:, i] += np.where(done, ep_length, 0).sum(1)
+                if "success" in info:
+                    reports_success = True
+                    sums["success_sum"][:, i] += (done & self._split(np.asarray(info["success"]), n)).sum(1)
+                ep_return[done], ep_length[done] = 0.0, 0
+                next_dev = jnp.asarray(self._split(next_obs, n))
+                final = next_dev if not done.any() else jnp.asarray(self._split(info["final_obs"], n))
+                steps.append(Transitions(obs=obs, action=action, reward=reward, terminated=terminated,
+                                         truncated=truncated, next_obs=final, aux=aux))
+                obs = next_dev
+            state, metrics, action, aux, key = self._learn(state, steps, obs, key, np.int32(start + i))
+            learned.append(metrics)
+        learned = jax.device_get(learned)
+        metrics = {k: np.stack([m[k] for m in learned], 1) for k in learned[0]} if learned else {}
+        if not reports_success:
+            del sums["success_sum"]
+        metrics |= sums
+        runner = Runner(agent=state, env_state=self._snapshot(), obs=obs, key=key, episode_return=ep_return,
+                        episode_length=ep_length,
+                        env_steps=np.asarray(runner.env_steps) + iterations * steps_per * n)
+        return runner, metrics
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluator(self, num_episodes: int, max_steps: int = 100_000):
+        """``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``: ``num_episodes``
+        fresh envs per seed, each run until its first episode ends, with the evaluation policy."""
+
+        def evaluate(agent_state, keys):
+            if num_episodes not in self._eval_envs:
+                self._eval_envs[num_episodes] = self.env.vector(self.num_seeds * num_episodes)
+            envs = self._eval_envs[num_episodes]
+            obs = self._split(envs.reset(self._merge(_env_seeds(keys, num_episodes))), num_episodes)
+            ret = np.zeros((self.num_seeds, num_episodes), np.float32)
+            success = np.zeros_like(ret, bool)
+            finished = np.zeros_like(ret, bool)
+            for t in range(max_steps):
+                step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
+                action = np.asarray(self._act_eval(agent_state, jnp.asarray(obs), step_keys))
+                obs, reward, term, trunc, info = envs.step(self._merge(action))
+                obs = self._split(obs, num_episodes)
+                ret += np.where(finished, 0.0, self._split(reward, num_episodes))
+                if "success" in info:
+                    success |= ~finished & self._split(np.asarray(info["success"]), num_episodes)
+                finished |= self._split(term | trunc, num_episodes)
+                if finished.all():
+                    break
+            return {"return": ret, "success": success}
+
+        return evaluate

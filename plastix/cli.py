@@ -322,9 +322,21 @@ def thc_command(argv: list[str]) -> int:
 
 
 def analyze_command(argv: list[str]) -> int:
-    """``plastix analyze representations RUN_DIR`` | ``plastix analyze thc FILE``."""
+    """``plastix analyze RUN_OR_SWEEP_DIR`` | ``plastix analyze RUN_DIR RUN_DIR ...`` (compared) |
+    ``plastix analyze representations RUN_DIR`` | ``plastix analyze thc FILE``."""
     if argv and argv[0] == "thc":
         return thc_command(argv[1:])
+    if len(argv) > 1 and argv[0] != "representations":
+        from plastix.analysis.report import compare
+
+        try:
+            path = compare(argv)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(path.read_text())
+        print(f"figure in {path.parent}")
+        return 0
     if len(argv) == 1 and argv[0] not in ("representations", "-h", "--help"):
         from plastix.analysis.report import analyze
 
@@ -338,6 +350,7 @@ def analyze_command(argv: list[str]) -> int:
         return 0
     if not argv or argv[0] != "representations":
         print("usage: plastix analyze RUN_OR_SWEEP_DIR\n"
+              "       plastix analyze RUN_DIR RUN_DIR [...]   (runs side by side)\n"
               "       plastix analyze representations RUN_DIR [--samples N] [--seed-index I]\n"
               "       plastix analyze thc FILE", file=sys.stdout if argv else sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

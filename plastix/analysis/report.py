@@ -33,7 +33,7 @@ def analyze_run(run_dir: str | Path) -> Path:
     out = run_dir / "analysis"
     run_plots.learning_curve(run_dir, out / "learning_curve.png")
     rows = read_metrics(run_dir)
-    if any("activity/dormant" in r or "activity/grama" in r for r in rows):
+    if run_plots.activity_series(rows):
         run_plots.activity_curves(run_dir, out / "activity.png")
     summary = _summary(run_dir)
     lines = [f"# {run_dir.name}", ""]
@@ -134,3 +134,27 @@ def analyze(path: str | Path) -> Path:
     if (path / "config.yaml").is_file():
         return analyze_run(path)
     raise ValueError(f"analyze: {path} is neither a run directory (config.yaml) nor a sweep (index.sqlite)")
+
+
+def compare(run_dirs: list[str | Path], out: str | Path | None = None) -> Path:
+    """Runs side by side (e.g. ReGraMa against its baseline): ``compare.png`` with returns and activity
+    ratios against steps, and ``compare.md`` with each run's last evaluation and ratios, per seed mean."""
+    dirs = [Path(d) for d in run_dirs]
+    for d in dirs:
+        if not (d / "metrics.jsonl").is_file():
+            raise ValueError(f"run_dir: {d} has no metrics.jsonl, so it is not a plastix run")
+    out = Path(out) if out is not None else dirs[0].parent / "compare"
+    figure = run_plots.compare_runs(dirs, out / "compare.png")
+    keys = sorted({k for d in dirs for k in run_plots.activity_series(read_metrics(d))})
+    lines = ["| run | step | eval return (mean over seeds) | " + " | ".join(keys) + " |",
+             "|---|---|---|" + "---|" * len(keys)]
+    for d in dirs:
+        rows = read_metrics(d)
+        evals = [r for r in rows if "eval_return" in r]
+        last = evals[-1] if evals else rows[-1]
+        ret = float(np.mean(last.get("eval_return", last["episode_return"])))
+        cells = [next((f"{r[k]:.4f}" for r in reversed(rows) if k in r), "-") for k in keys]
+        lines.append(f"| {d.name} | {last['step']:,} | {ret:.1f} | " + " | ".join(cells) + " |")
+    path = out / "compare.md"
+    path.write_text("\n".join(lines) + f"\n\n![runs]({figure.name})\n")
+    return path

@@ -70,15 +70,29 @@ def learning_curve(run_dir: str | Path, out: str | Path) -> Path:
     return save(fig, out)
 
 
+def activity_series(rows: list[dict]) -> dict[str, str]:
+    """The overall activity keys a run logged, with labels: ``activity/dormant`` etc., or one per
+    network (``activity/actor/dormant``, ...) for agents with several."""
+    found = {}
+    what = {"dormant": "dormant ratio", "grama": "GraMa-inactive ratio"}
+    for key in sorted({k for r in rows for k in r if k.startswith("activity/")}):
+        parts = key.split("/")
+        if len(parts) == 2 and parts[1] in what:
+            found[key] = what[parts[1]]
+        elif len(parts) == 3 and parts[2] in what:
+            found[key] = f"{parts[1]}: {what[parts[2]]}"
+    if any("activity/reset_fraction" in r for r in rows):
+        found["activity/reset_fraction"] = "share of neurons reset"
+    return found
+
+
 def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
-    """Dormant and GraMa-inactive neuron ratios (overall, mean over seeds) and the share of neurons
-    reset, against env steps."""
+    """Dormant and GraMa-inactive neuron ratios (overall per network, mean over seeds) and the share of
+    neurons reset, against env steps."""
     rows = read_metrics(run_dir)
     steps = np.array([r["step"] for r in rows])
-    series = {"activity/dormant": "dormant ratio", "activity/grama": "GraMa-inactive ratio",
-              "activity/reset_fraction": "share of neurons reset"}
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    for i, (key, label) in enumerate(series.items()):
+    for i, (key, label) in enumerate(activity_series(rows).items()):
         vals = np.array([r.get(key, np.nan) for r in rows], float)
         if np.isfinite(vals).any():
             ax.plot(steps, vals, color=f"C{i}", label=label, marker="." if key.endswith("fraction") else None)
@@ -88,4 +102,33 @@ def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     ax.set_title(Path(run_dir).name)
+    return save(fig, out)
+
+
+def compare_runs(run_dirs: list[str | Path], out: str | Path) -> Path:
+    """Runs side by side: evaluation (else training) return, mean and 95% CI over seeds, and each
+    overall activity ratio the runs logged, against env steps."""
+    rows = {Path(d): read_metrics(d) for d in run_dirs}
+    series = {}
+    for r in rows.values():
+        series |= {k: v for k, v in activity_series(r).items() if not k.endswith("fraction")}
+    fig, axes = plt.subplots(1, 1 + len(series), figsize=(5 * (1 + len(series)), 3.8), squeeze=False)
+    axes = axes[0]
+    for i, d in enumerate(rows):
+        key = "eval_return" if any("eval_return" in r for r in rows[d]) else "episode_return"
+        steps, vals = run_curve(d, key)
+        if len(steps):
+            mean, lo, hi = mean_ci(vals)
+            axes[0].plot(steps, mean, color=f"C{i}", label=d.name)
+            axes[0].fill_between(steps, lo, hi, color=f"C{i}", alpha=0.2)
+        axes[0].set_ylabel("evaluation return" if key == "eval_return" else "episode return")
+        for ax, (k, label) in zip(axes[1:], series.items(), strict=True):
+            pts = [(r["step"], r[k]) for r in rows[d] if k in r]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), color=f"C{i}", label=d.name)
+            ax.set_ylabel(label)
+    for ax in axes:
+        ax.set_xlabel("environment steps (per seed)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="best")
     return save(fig, out)

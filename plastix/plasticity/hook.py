@@ -38,6 +38,8 @@ class PlasticityConfig:
     """none, redo (reset dormant neurons) or regrama (reset GraMa-inactive neurons)."""
     reset_every: int = 100
     """Updates between resets."""
+    max_reset_fraction: float = 1.0
+    """At most this share of a layer is reset at once, the lowest scores first (GraMa on Humanoid: 0.05)."""
     probe_samples: int = 256
     """Samples of the update's batch the probe reads."""
 
@@ -64,6 +66,8 @@ def check(cfg: PlasticityConfig, prefix: str = "plasticity.") -> None:
             raise ValueError(f"{prefix}{name}: must be positive, got {getattr(cfg, name)}")
     if cfg.tau < 0:
         raise ValueError(f"{prefix}tau: must be >= 0, got {cfg.tau}")
+    if not 0.0 < cfg.max_reset_fraction <= 1.0:
+        raise ValueError(f"{prefix}max_reset_fraction: must lie in (0, 1], got {cfg.max_reset_fraction}")
 
 
 def make_hook(agent: Any, cfg: PlasticityConfig):
@@ -111,7 +115,7 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
         count, total, changes = 0, 0, {}
         for n, net in nets.items():
             layers, _ = layers_of(net, state, batch)
-            masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode)
+            masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode, cfg.max_reset_fraction)
             fresh_net = fresh_params[net.params]
             changes[net.params], changes[net.opt_state] = reset_neurons(
                 getattr(state, net.params), getattr(state, net.opt_state), fresh_net, masks,

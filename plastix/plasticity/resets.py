@@ -109,13 +109,24 @@ def reset_neurons(params: Any, opt_state: Any, fresh: Any, masks: dict[str, jax.
     return params, reset_moments(opt_state, params, touched)
 
 
-def inactive(layers: dict[str, Layer], method: str, tau: float, grama_mode: str = "output") -> dict:
-    """``{layer: bool[neurons]}``: dormant neurons (``redo``) or GraMa-inactive ones (``regrama``)."""
-    if method == "redo":
-        return {n: (activation_scores(layer) <= tau).reshape(-1) for n, layer in layers.items()}
-    if method == "regrama":
-        return {n: (grama_scores(layer, grama_mode) <= tau).reshape(-1) for n, layer in layers.items()}
-    raise ValueError(f"plasticity.reset: {method!r} is not one of {', '.join(RESETS)}")
+def inactive(layers: dict[str, Layer], method: str, tau: float, grama_mode: str = "output",
+             max_fraction: float = 1.0) -> dict:
+    """``{layer: bool[neurons]}``: dormant neurons (``redo``) or GraMa-inactive ones (``regrama``); when
+    more than ``max_fraction`` of a layer qualifies, only that share with the lowest scores (the GraMa
+    paper caps resets at 5% of a layer on Humanoid)."""
+    if method not in RESETS or method == "none":
+        raise ValueError(f"plasticity.reset: {method!r} is not one of {', '.join(RESETS)}")
+    masks = {}
+    for n, layer in layers.items():
+        score = activation_scores(layer) if method == "redo" else grama_scores(layer, grama_mode)
+        scores = score.reshape(-1)
+        mask = scores <= tau
+        if max_fraction < 1.0:
+            rank = jnp.zeros(scores.shape, jnp.int32).at[jnp.argsort(scores)].set(
+                jnp.arange(scores.size, dtype=jnp.int32))
+            mask &= rank < int(max_fraction * scores.size)
+        masks[n] = mask
+    return masks
 
 
 def reset_layers(params: Any, opt_state: Any, fresh: Any, layers: list[str],

@@ -12,6 +12,7 @@ from plastix.agents.sac import SAC, SACConfig, polyak, tanh_gaussian_log_prob
 from plastix.envs.api import Box, EnvSpec
 from plastix.nets.build import NetConfig
 from plastix.nets.heads import sample_tanh_gaussian
+from plastix.plasticity.hook import PlasticityConfig
 from plastix.run.config import ConfigError, RunConfig, validate
 
 SPEC = EnvSpec("toy", Box(-np.inf, np.inf, (3,)), Box(-1.0, 1.0, (2,)), 100, False)
@@ -124,6 +125,9 @@ def _sac(**kw):
     (_sac(learning_starts=30_000), r"sac.learning_starts: 30000 random transitions"),
     (_sac(shared_encoder=True), r"sac.shared_encoder: needs a pixel encoder"),
     (_sac(critic=NetConfig(activation="sigmoid")), r"sac.critic.activation: 'sigmoid' is not one of"),
+    (RunConfig(env="Hopper-v5", agent="sac", total_steps=20_000,
+               plasticity=PlasticityConfig(reset="regrama", max_reset_fraction=0.0)),
+     r"plasticity.max_reset_fraction: must lie in \(0, 1\]"),
 ])
 def test_bad_input_fails_before_compiling(config, match):
     with pytest.raises(ConfigError, match=match):

@@ -117,3 +117,14 @@ def test_full_layer_reset_and_shrink_perturb():
     assert not np.asarray(new["head"]["kernel"]).any()
     sp = shrink_and_perturb(params, fresh, 0.8, 0.2)
     assert np.allclose(sp["head"]["bias"], 0.8 * params["head"]["bias"] + 0.2 * fresh["head"]["bias"])
+
+
+def test_max_reset_fraction_keeps_the_lowest_scores():
+    from plastix.plasticity.probe import Layer
+
+    act = jnp.asarray([[0.0, 0.5, 0.01, 2.0, 0.02, 0.0, 1.0, 1.0]])  # scores proportional to |h|
+    layers = {"l": Layer(act, jnp.ones_like(act), jnp.zeros((0, 8)))}
+    assert inactive(layers, "redo", tau=0.1)["l"].sum() == 4  # 0, 0.01, 0.02, 0 are dormant
+    capped = inactive(layers, "redo", tau=0.1, max_fraction=0.25)["l"]  # 2 of 8 neurons at most
+    assert np.array_equal(np.flatnonzero(capped), [0, 5])  # the two exactly-zero units, lowest first
+    assert inactive(layers, "redo", tau=0.1, max_fraction=0.1)["l"].sum() == 0  # 0.8 neurons: none

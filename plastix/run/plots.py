@@ -100,7 +100,8 @@ def activity_curves(run_dir: str | Path, out: str | Path) -> Path:
     ax.set_ylabel("fraction of neurons")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    if ax.lines:  # nothing measured yet (a short run): an empty figure without a legend
+        ax.legend(loc="best")
     ax.set_title(Path(run_dir).name)
     return save(fig, out)
 

@@ -1,7 +1,7 @@
 PY := .venv/bin/python
 PIP := .venv/bin/pip
 
-.PHONY: demo test test-all bench lint install clean
+.PHONY: demo test test-all bench bench-atari lint install clean
 
 .venv/.installed-test: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -15,6 +15,16 @@ PIP := .venv/bin/pip
 
 .venv/.installed-all: .venv/.installed-test
 	$(PIP) install -q -e ".[test,control,bench,ray]"
+	touch $@
+
+# Dopamine's JAX DQN (the reference of bench/atari_throughput.py) needs TensorFlow and a
+# tensorflow-probability that does not import beside sbx's: it gets an environment of its own
+.venv-dopamine/.installed: bench/_dopamine_dqn.py
+	test -x .venv-dopamine/bin/python || python3 -m venv .venv-dopamine
+	.venv-dopamine/bin/pip install -q "dopamine-rl==4.1.2" "jax==0.10.2" "jaxlib==0.10.2" "flax==0.12.8" \
+		"optax==0.2.8" "ale-py==0.12.1"
+	.venv-dopamine/bin/pip uninstall -q -y tensorflow-probability  # 0.25 fails to import on jax 0.10
+	.venv-dopamine/bin/pip install -q tfp-nightly
 	touch $@
 
 install: .venv/.installed-test
@@ -36,8 +46,11 @@ bench: .venv/.installed-bench
 	$(PY) bench/probe_overhead.py
 	$(PY) bench/offpolicy_throughput.py
 
+bench-atari: .venv/.installed-bench .venv-dopamine/.installed
+	$(PY) bench/atari_throughput.py
+
 lint: .venv/.installed-test
 	.venv/bin/ruff check plastix tests bench
 
 clean:
-	rm -rf .venv runs
+	rm -rf .venv .venv-dopamine runs

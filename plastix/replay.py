@@ -184,6 +184,14 @@ class Replay:
                              max_priority=jnp.maximum(state.max_priority, priority.max()))
 
 
+def frame_settings(frame_stack: int, padding: str, spec) -> tuple[int, str]:
+    """An agent's frame options resolved against its env: ``frame_stack`` 0 and ``padding`` "env" take
+    the env's own (``EnvSpec.frame_stack`` / ``frame_padding``: Atari's 4 zero-padded frames), so
+    stacked frames are stored once without any setting."""
+    k = spec.frame_stack if frame_stack == 0 else frame_stack
+    return k, spec.frame_padding if padding == "env" else padding
+
+
 def check(replay: Replay, prefix: str) -> None:
     """Raise ``ValueError`` naming the field for buffers that cannot work."""
     if replay.n_step < 1:

@@ -98,9 +98,10 @@ class DQNConfig:
     shift_pad: int = 4
     """Random shift: pixels of edge padding before the random crop."""
     frame_stack: int = 0
-    """> 1: observations are [..., k] stacks of frames, stored once each in replay (Atari)."""
-    frame_padding: str = "repeat"
-    """How the env pads stacks at an episode start: repeat (the first frame) or zero."""
+    """> 1: observations are [..., k] stacks of frames, stored once each in replay; 0: the env's own
+    stacking (Atari: 4); 1: store whole observations."""
+    frame_padding: str = "env"
+    """How the env pads stacks at an episode start: repeat (the first frame), zero, or env (its own)."""
 
 
 @struct.dataclass
@@ -180,7 +181,7 @@ class DQN:
         self.num_actions = spec.action_space.n
         self.network = QNetwork(self.net, self.num_actions, dueling=c.dueling,
                                 distributional=c.distributional, atoms=c.atoms, v_max=c.v_max, noisy=c.noisy)
-        self.replay = _replay(c)
+        self.replay = _replay(c, spec)
         adam = optax.adam(c.lr, eps=c.adam_eps)
         self.tx = optax.flatten(optax.chain(optax.clip_by_global_norm(c.max_grad_norm), adam)
                                 if c.max_grad_norm > 0 else adam)
@@ -225,10 +226,12 @@ class DQN:
         if c.augment == "shift" and len(shape) != 3:
             raise ValueError(f"{prefix}augment: shift needs image observations [H, W, C], but "
                              f"{spec.env_id} observes {shape}")
+        if c.frame_stack < 0:
+            raise ValueError(f"{prefix}frame_stack: must be >= 0, got {c.frame_stack}")
         if c.frame_stack > 1 and (not shape or shape[-1] != c.frame_stack):
             raise ValueError(f"{prefix}frame_stack: {c.frame_stack} frames, but the observations {shape} do "
                              f"not end in an axis of {c.frame_stack} frames")
-        replay_lib.check(_replay(c), prefix)
+        replay_lib.check(_replay(c, spec), prefix)
 
     def init(self, key: jax.Array) -> DQNState:
         k_params, k_noise = jax.random.split(key)
@@ -352,7 +355,7 @@ class DQN:
         return state.replace(target_params=target, steps=state.steps + 1), metrics
 
 
-def _replay(c: DQNConfig) -> replay_lib.Replay:
+def _replay(c: DQNConfig, spec: EnvSpec) -> replay_lib.Replay:
+    frames, padding = replay_lib.frame_settings(c.frame_stack, c.frame_padding, spec)
     return replay_lib.Replay(capacity=c.buffer_size, num_envs=c.num_envs, n_step=c.n_step, gamma=c.gamma,
-                             prioritized=c.prioritized, alpha=c.alpha, frame_stack=c.frame_stack,
-                             padding=c.frame_padding)
+                             prioritized=c.prioritized, alpha=c.alpha, frame_stack=frames, padding=padding)

@@ -128,7 +128,7 @@ class SAC:
                                      "bottleneck": "flatten"})
         self.actor = SACActor(actor_cfg, self.action_dim)
         self.critic = SACCritic(c.critic, c.num_qs)
-        self.replay = _replay(c)
+        self.replay = _replay(c, spec)
         self.gradient_steps, self.update_period = _ratio(c)
         self.warmup = max(-(-c.learning_starts // c.num_envs), self.replay.min_rows)  # iterations
         self.target_entropy = -c.target_entropy_scale * self.action_dim
@@ -171,7 +171,7 @@ class SAC:
         if c.shared_encoder and c.critic.encoder.kind == "none":
             raise ValueError(f"{prefix}shared_encoder: needs a pixel encoder in {prefix}critic.encoder.kind "
                              f"(nature or impala)")
-        replay_lib.check(_replay(c), prefix)
+        replay_lib.check(_replay(c, spec), prefix)
 
     def init(self, key: jax.Array) -> SACState:
         k_actor, k_critic = jax.random.split(key)
@@ -338,5 +338,8 @@ def _ratio(c: SACConfig, prefix: str = "sac.") -> tuple[int, int]:
     return steps, period
 
 
-def _replay(c: SACConfig) -> replay_lib.Replay:
-    return replay_lib.Replay(capacity=c.buffer_size, num_envs=c.num_envs, n_step=1, gamma=c.gamma)
+def _replay(c: SACConfig, spec: EnvSpec) -> replay_lib.Replay:
+    """Uniform one-step replay; an env's stacked frames (Atari) are stored once each."""
+    frames, padding = replay_lib.frame_settings(0, "env", spec)
+    return replay_lib.Replay(capacity=c.buffer_size, num_envs=c.num_envs, n_step=1, gamma=c.gamma,
+                             frame_stack=frames, padding=padding)

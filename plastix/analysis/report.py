@@ -4,7 +4,8 @@ directories only (no agent is imported).
 A run gets its learning curve and, when it measured them, its activity curves. A sweep gets learning
 curves of every run, IQM / mean of the final evaluation returns with 95% stratified-bootstrap intervals
 (seeds x envs), performance profiles, the score against each swept field, and THC bars when it sweeps
-``env`` beside other fields (settings = envs, intervals = mean +- std over seeds).
+``env`` beside other fields (settings = envs, intervals = mean +- std over seeds). A sweep over Atari
+games also gets human-normalised IQM / mean / median / optimality gap per setting, with intervals.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def analyze_run(run_dir: str | Path) -> Path:
     summary = _summary(run_dir)
     lines = [f"# {run_dir.name}", ""]
     if summary:
-        lines += ["| seed | eval success | eval return |", "|---|---|---|"]
-        lines += [f"| {i} | {s:.3f} | {r:.3f} |" for i, (s, r) in
+        hns = summary.get("human_normalized")
+        lines += ["| seed | eval success | eval return |" + (" human-normalised |" if hns else ""),
+                  "|---|---|---|" + ("---|" if hns else "")]
+        lines += [f"| {i} | {s:.3f} | {r:.3f} |" + (f" {hns[i]:.3f} |" if hns else "") for i, (s, r) in
                   enumerate(zip(summary["eval_success"], summary["eval_return"], strict=True))]
     else:
         lines.append("(no summary.json: the run has not finished)")
@@ -80,6 +83,7 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
                  for f in fields}
     if fields:
         plots.rank_plot({f: [json.loads(v) for v in values[f]] for f in fields}, per_field, out / "ranks.png")
+    hns_lines = _human_normalized_table(done, out, reps)
     thc_scores = _thc_over_envs(done, fields)
     if thc_scores:
         plots.thc_bars(thc_scores, out / "thc.png")
@@ -91,12 +95,48 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
         mlo, mhi = intervals["mean"][label]
         lines.append(f"| {r['hash']} | {label} | {len(scores[label])} | {points['iqm'][label]:.3f} "
                      f"[{lo:.3f}, {hi:.3f}] | {points['mean'][label]:.3f} [{mlo:.3f}, {mhi:.3f}] |")
+    lines += hns_lines
     if thc_scores:
         lines += ["", "| hyper-parameter | THC across envs |", "|---|---|"]
         lines += [f"| {k} | {v[0]:.3f} +- {v[1]:.3f} |" for k, v in thc_scores.items()]
     path = out / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _human_normalized_table(done: list[dict], out: Path, reps: int) -> list[str]:
+    """Over Atari games (the swept ``env``): per setting of the other fields, human-normalised scores
+    (seeds x games) aggregated as IQM, mean, median and optimality gap with stratified-bootstrap 95%
+    intervals; drawn to ``hns.png``, tabulated per game and aggregated. Empty unless every run is an
+    ALE / CALE game with reference scores."""
+    summaries = [_summary(Path(r["run_dir"])) for r in done]
+    if not all("human_normalized" in s for s in summaries):
+        return []
+    settings: dict[str, dict[str, np.ndarray]] = {}
+    for r, summary in zip(done, summaries, strict=True):
+        rest = _label({k: v for k, v in r["overrides"].items() if k != "env"})
+        settings.setdefault(rest, {})[summary["env"]] = np.array(summary["human_normalized"], float)
+    games = sorted({g for per in settings.values() for g in per})
+    complete = {k: v for k, v in settings.items() if set(v) == set(games)}
+    lines = ["", f"Human-normalised scores over {len(games)} game(s) (seeds x games, 95% "
+             "stratified-bootstrap intervals):", "",
+             "| setting | IQM | mean | median | optimality gap |", "|---|---|---|---|---|"]
+    if not complete:
+        return lines + ["| (no setting has finished every game) | | | | |"]
+    seeds = min(len(x) for per in complete.values() for x in per.values())
+    matrices = {k: np.stack([per[g][:seeds] for g in games], 1) for k, per in complete.items()}
+    results = {name: stats.interval_estimates(matrices, stats.AGGREGATES[name], reps=reps)
+               for name in ("iqm", "mean", "median", "optimality_gap")}
+    for k in matrices:
+        cells = [f"{results[n][0][k]:.3f} [{results[n][1][k][0]:.3f}, {results[n][1][k][1]:.3f}]"
+                 for n in ("iqm", "mean", "median", "optimality_gap")]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    plots.aggregate_bars({n: results[n][0] for n in results}, {n: results[n][1] for n in results},
+                         out / "hns.png")
+    lines += ["", "| game | " + " | ".join(matrices) + " |", "|---|" + "---|" * len(matrices)]
+    for j, g in enumerate(games):
+        lines.append(f"| {g} | " + " | ".join(f"{m[:, j].mean():.3f}" for m in matrices.values()) + " |")
+    return lines
 
 
 def _thc_over_envs(done: list[dict], fields: list[str]) -> dict[str, tuple[float, float]]:

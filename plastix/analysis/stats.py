@@ -8,15 +8,13 @@ vectorised over bootstrap replicates.
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-HUMAN_RANDOM = Path(__file__).parent / "data" / "atari_human_random_scores.json"
+from plastix.envs.atari_scores import human_normalized
+
+__all__ = ["human_normalized"]  # with the metrics below; it lives beside the Atari envs
 
 
 def mean(scores: np.ndarray) -> np.ndarray:
@@ -107,23 +105,3 @@ def performance_profile_ci(scores: np.ndarray, taus: np.ndarray, reps: int = 200
     return performance_profile(scores, taus), low, high
 
 
-@functools.cache
-def _references() -> tuple[dict[str, float], dict[str, float]]:
-    """(human, random) scores keyed by normalised game name, read once."""
-    table = json.loads(HUMAN_RANDOM.read_text())
-    return ({_game_key(k): v for k, v in table["human"].items()},
-            {_game_key(k): v for k, v in table["random"].items()})
-
-
-def _game_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower().removeprefix("ale/").split("-v")[0])
-
-
-def human_normalized(score: float | np.ndarray, game: str) -> float | np.ndarray:
-    """``(score - random) / (human - random)`` with the DQN-era human and random references (57 games);
-    game names in any case / spacing (``MsPacman``, ``ms_pacman``, ``ALE/MsPacman-v5``)."""
-    key = _game_key(game)
-    human, random = _references()
-    if key not in human:
-        raise ValueError(f"game: {game!r} has no human / random reference; known: {', '.join(sorted(human))}")
-    return (np.asarray(score, float) - random[key]) / (human[key] - random[key])

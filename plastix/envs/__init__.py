@@ -12,11 +12,13 @@ from plastix.envs.api import (
     make,
     register,
 )
+from plastix.envs.atari import register_all as _register_atari
 from plastix.envs.control import register_all as _register_control
 from plastix.envs.grid.registry import register_all as _register_grid
 
 _register_grid()
 _register_control()
+_register_atari()
 
 __all__ = [
     "Box", "Discrete", "Env", "EnvSpec", "HostVecEnv", "UnknownEnvError",

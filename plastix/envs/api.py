@@ -94,6 +94,8 @@ class EnvSpec:
     action_space: Space
     max_steps: int
     on_device: bool  # True: pure JAX, runs under jit; False: host-stepped (numpy)
+    frame_stack: int = 0  # > 1: observations are [..., k] stacks of frames, newest last (Atari)
+    frame_padding: str = "repeat"  # how the env fills a new episode's stack: repeat its first frame, or zero
 
 
 # --------------------------------------------------------------------------- JAX envs
@@ -170,7 +172,10 @@ class HostVecEnv(Protocol):
     """A batched env stepped on the host (numpy), auto-resetting like `Env.step`.
 
     ``step`` returns ``(obs, reward, terminated, truncated, info)`` with a leading ``num_envs`` axis
-    and ``info["final_obs"]`` set where an episode ended.
+    and ``info["final_obs"]`` set where an episode ended. Optional ``info`` entries: ``episode_end``
+    (the episode that statistics count ended, when a termination is not one, as a lost life in Atari),
+    ``score`` (the unclipped reward, for statistics), ``success``. Envs that can save their state have
+    ``snapshot() -> dict`` and ``restore(dict)``.
     """
 
     num_envs: int

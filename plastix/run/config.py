@@ -15,6 +15,7 @@ import yaml
 
 from plastix.agents import AGENTS, DQNConfig, PPOConfig, SACConfig
 from plastix.envs import check_env_id, make
+from plastix.envs.atari import AtariOptions
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
 from plastix.plasticity.hook import check as check_plasticity
@@ -45,6 +46,9 @@ class RunConfig:
     observation: str = "egocentric"
     """Gridworld observation: egocentric (MiniGrid's 7x7 view), full (the whole grid), onehot,
     full_onehot, rgb (the view as pixels) or rgb_full (the whole grid as pixels)."""
+    atari: AtariOptions = field(default_factory=AtariOptions)
+    """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
+    for ALE/ and CALE/ ids."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters (agent ppo)."""
     dqn: DQNConfig = field(default_factory=DQNConfig)
@@ -64,6 +68,9 @@ class RunConfig:
     line at or after each multiple); 0: only the final evaluation."""
     eval_episodes: int = 64
     """Episodes per seed in each evaluation (the agent's evaluation policy: PPO samples, DQN eps_eval)."""
+    eval_max_steps: int = 0
+    """Evaluation episodes are cut after this many steps (their return so far counts); 0: the env's
+    own limit (Atari: 27,000 agent steps)."""
     out_dir: str = "runs"
     """Directory that holds run directories."""
     name: str = ""
@@ -128,15 +135,23 @@ def validate(config: RunConfig) -> RunConfig:
         check_env_id(config.env)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if config.eval_max_steps < 0:
+        raise ConfigError(f"eval_max_steps: must be >= 0, got {config.eval_max_steps}")
     if config.eval_every < 0:
         raise ConfigError(f"eval_every: must be >= 0, got {config.eval_every}")
     spec = build_env(config).spec
     agent_cls = AGENTS[config.agent]
     kinds = agent_cls.action_kinds
     if spec.action_space.kind not in kinds:
+        other = [a for a, cls in AGENTS.items() if spec.action_space.kind in cls.action_kinds]
+        hint = f"; agents for it: {', '.join(other)}" if other else ""
+        if config.env.startswith(("ALE/", "CALE/")):
+            twin = config.env.replace("CALE/", "ALE/") if config.env.startswith("CALE/") else "C" + config.env
+            kind = "discrete" if twin.startswith("ALE/") else "continuous"
+            hint += f"; {twin} is the same game with {kind} actions"
         raise ConfigError(
             f"agent: {config.agent} supports {', '.join(kinds)} action spaces, but env "
-            f"{config.env} has a {spec.action_space.kind} action space"
+            f"{config.env} has a {spec.action_space.kind} action space{hint}"
         )
     try:
         agent_cls.check(agent_config(config), spec, config.total_steps)
@@ -193,7 +208,16 @@ def plan(config: RunConfig) -> Plan:
 
 
 def build_env(config: RunConfig) -> Any:
-    """The env ``config`` names, with its observation option (gridworlds take one)."""
+    """The env ``config`` names, with its observation option (gridworlds take one) or its ALE options."""
+    atari = config.env.startswith(("ALE/", "CALE/"))
+    if atari:
+        try:
+            return make(config.env, options=config.atari)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+    if config.atari != AtariOptions():
+        raise ConfigError(f"atari: the ALE options apply to ALE/ and CALE/ ids, not {config.env}; leave them "
+                          f"at their defaults")
     if config.observation == RunConfig.observation:
         return make(config.env)
     try:

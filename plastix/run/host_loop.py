@@ -12,7 +12,13 @@ A chunk returns the same ``(Runner, metrics[seeds, iterations])`` as `plastix.ru
 NaN stop, checkpoints, evaluation and sweeps are shared. The runner's ``env_state`` is the host envs'
 `snapshot` (simulator states, step and episode counters, seeds), taken at the chunk's end and restored
 at the next chunk's start: with the replay inside the agent state, a run restored from a checkpoint
-continues exactly as it would have.
+continues exactly as it would have. Envs that cannot save their state (ALE's vector env) are reset
+afresh when a run is restored in a new process: agent, optimiser and replay continue exactly, the
+episodes in flight at the checkpoint are lost (their partial returns are not logged).
+
+Statistics and evaluation count the episodes the env reports in ``info["episode_end"]`` and sum
+``info["score"]`` when it gives them (Atari's games and unclipped scores, where a lost life may be a
+termination for the agent and rewards may be clipped), else terminations or truncations and rewards.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class HostLoop:
         self.env, self.agent, self.num_seeds = env, agent, num_seeds
         self.num_envs = agent.num_envs
         self._train_envs = None
+        self._fresh = True  # the train envs have not been reset or restored yet
         self._eval_envs: dict[int, Any] = {}
 
         def act(state, obs, key):
@@ -85,6 +92,7 @@ class HostLoop:
         agent_state = jax.block_until_ready(jax.jit(lambda ks: jax.lax.map(self.agent.init, ks))(k_agent))
         envs = self._train()
         obs = envs.reset(self._merge(_env_seeds(k_env, self.num_envs)))
+        self._fresh = False
         zeros = np.zeros((self.num_seeds, self.num_envs))
         return Runner(agent=agent_state, env_state=self._snapshot(),
                       obs=jnp.asarray(self._split(obs, self.num_envs)), key=k_run,
@@ -92,7 +100,26 @@ class HostLoop:
                       env_steps=np.zeros(self.num_seeds, np.int32))
 
     def _snapshot(self) -> dict[str, np.ndarray]:
-        return {k: self._split(v, self.num_envs) for k, v in self._train().snapshot().items()}
+        envs = self._train()
+        if not hasattr(envs, "snapshot"):
+            return {}
+        return {k: self._split(v, self.num_envs) for k, v in envs.snapshot().items()}
+
+    def _sync(self, runner: Runner, start: int) -> Runner:
+        """Set the train envs to the runner's: restore its snapshot, or, for envs that cannot save their
+        state, reset them once in a new process (fresh episodes, seeded from the runner's keys)."""
+        envs = self._train()
+        if hasattr(envs, "restore"):
+            envs.restore({k: self._merge(np.asarray(v)) for k, v in runner.env_state.items()})
+        elif self._fresh:
+            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(runner.key, start)
+            obs = envs.reset(self._merge(_env_seeds(keys, self.num_envs)))
+            zeros = np.zeros((self.num_seeds, self.num_envs))
+            runner = runner.replace(obs=jnp.asarray(self._split(obs, self.num_envs)),
+                                    episode_return=zeros.astype(np.float32),
+                                    episode_length=zeros.astype(np.int32))
+        self._fresh = False
+        return runner
 
     # ------------------------------------------------------------------ training
     def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
@@ -121,7 +148,7 @@ class HostLoop:
     def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, dict[str, np.ndarray]]:
         agent, envs = self.agent, self._train()
         seeds, n, steps_per = self.num_seeds, self.num_envs, agent.steps_per_iteration
-        envs.restore({k: self._merge(np.asarray(v)) for k, v in runner.env_state.items()})
+        runner = self._sync(runner, start)
         state, key, obs = runner.agent, runner.key, jnp.asarray(runner.obs)
         ep_return = np.array(runner.episode_return, np.float32)
         ep_length = np.array(runner.episode_length, np.int32)
@@ -143,18 +170,19 @@ class HostLoop:
                     raise HostEnvError(
                         f"env {self.env.env_id} raised at env step {done_before + n:,} per seed: "
                         f"{type(err).__name__}: {err}") from err
-                reward = self._split(reward, n)
-                terminated, truncated = self._split(terminated, n), self._split(truncated, n)
                 done = terminated | truncated
-                ep_return += reward
+                ended = self._split(np.asarray(info.get("episode_end", done)), n)
+                ep_return += self._split(np.asarray(info.get("score", reward)), n)
+                reward = self._split(reward, n)
+                terminated, truncated, done = (self._split(x, n) for x in (terminated, truncated, done))
                 ep_length += 1
-                sums["episodes"][:, i] += done.sum(1)
-                sums["return_sum"][:, i] += np.where(done, ep_return, 0.0).sum(1)
-                sums["length_sum"][:, i] += np.where(done, ep_length, 0).sum(1)
+                sums["episodes"][:, i] += ended.sum(1)
+                sums["return_sum"][:, i] += np.where(ended, ep_return, 0.0).sum(1)
+                sums["length_sum"][:, i] += np.where(ended, ep_length, 0).sum(1)
                 if "success" in info:
                     reports_success = True
-                    sums["success_sum"][:, i] += (done & self._split(np.asarray(info["success"]), n)).sum(1)
-                ep_return[done], ep_length[done] = 0.0, 0
+                    sums["success_sum"][:, i] += (ended & self._split(np.asarray(info["success"]), n)).sum(1)
+                ep_return[ended], ep_length[ended] = 0.0, 0
                 next_dev = jnp.asarray(self._split(next_obs, n))
                 final = next_dev if not done.any() else jnp.asarray(self._split(info["final_obs"], n))
                 steps.append(Transitions(obs=obs, action=action, reward=reward, terminated=terminated,
@@ -173,9 +201,11 @@ class HostLoop:
         return runner, metrics
 
     # ------------------------------------------------------------------ evaluation
-    def evaluator(self, num_episodes: int, max_steps: int = 100_000):
+    def evaluator(self, num_episodes: int, max_steps: int = 0):
         """``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``: ``num_episodes``
-        fresh envs per seed, each run until its first episode ends, with the evaluation policy."""
+        fresh envs per seed, each run until its first episode ends (or ``max_steps``; 0: the env's
+        limit), with the evaluation policy."""
+        max_steps = max_steps or self.env.spec.max_steps
 
         def evaluate(agent_state, keys):
             if num_episodes not in self._eval_envs:
@@ -190,10 +220,11 @@ class HostLoop:
                 action = np.asarray(self._act_eval(agent_state, jnp.asarray(obs), step_keys))
                 obs, reward, term, trunc, info = envs.step(self._merge(action))
                 obs = self._split(obs, num_episodes)
-                ret += np.where(finished, 0.0, self._split(reward, num_episodes))
+                score = info.get("score", reward)
+                ret += np.where(finished, 0.0, self._split(np.asarray(score), num_episodes))
                 if "success" in info:
                     success |= ~finished & self._split(np.asarray(info["success"]), num_episodes)
-                finished |= self._split(term | trunc, num_episodes)
+                finished |= self._split(np.asarray(info.get("episode_end", term | trunc)), num_episodes)
                 if finished.all():
                     break
             return {"return": ret, "success": success}

@@ -104,8 +104,9 @@ def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) ->
     run = load(run_dir)
     n = episodes or run.config.eval_episodes
     agent_state = shard_seeds(run.runner.agent, run.config.seeds)
+    evaluate_fn = run.loop.evaluator(n, run.config.eval_max_steps)
     try:
         return {"step": run.step, "episodes": n,
-                **evaluate_seeds(run.loop.evaluator(n), agent_state, run.config, 10_000 + seed)}
+                **evaluate_seeds(evaluate_fn, agent_state, run.config, 10_000 + seed)}
     finally:
         run.loop.close()

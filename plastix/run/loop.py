@@ -187,7 +187,8 @@ def shard_seeds(tree: Any, num_seeds: int) -> Any:
 
 class DeviceLoop:
     """The on-device loop behind the interface `plastix.run.host_loop.HostLoop` shares with it:
-    ``init(keys)``, ``chunk(iterations, hook, like)``, ``evaluator(num_episodes)``, ``close()``."""
+    ``init(keys)``, ``chunk(iterations, hook, like)``, ``evaluator(num_episodes, max_steps)``,
+    ``close()``."""
 
     donates = False  # a chunk leaves its input runner intact
 
@@ -206,8 +207,8 @@ class DeviceLoop:
         fn = make_chunk(self.env, self.agent, iterations, self.num_seeds, hook)
         return fn.lower(like, np.int32(0)).compile() if like is not None else fn
 
-    def evaluator(self, num_episodes: int):
-        return make_evaluate(self.env, self.agent, num_episodes, self.num_seeds)
+    def evaluator(self, num_episodes: int, max_steps: int = 0):
+        return make_evaluate(self.env, self.agent, num_episodes, self.num_seeds, max_steps or 100_000)
 
     def close(self) -> None:
         pass

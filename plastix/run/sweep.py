@@ -71,11 +71,18 @@ class SweepConfig:
 
 
 def _set_field(data: dict, path: str, value: Any) -> None:
+    """Set ``path`` to ``value``; a mapping set on a section merges into it (field by field), so one grid
+    value can set several fields together, e.g. ``net: [{bottleneck: gap}, {bottleneck: perconv,
+    moe: {kind: soft, experts: 1}}]``."""
     node = data
     *parents, last = path.split(".")
     for key in parents:
         node = node.setdefault(key, {})
-    node[last] = value
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for key, sub in value.items():
+            _set_field(node[last], key, sub)
+    else:
+        node[last] = value
 
 
 def points(sweep: SweepConfig) -> list[dict[str, Any]]:
@@ -288,9 +295,22 @@ def _run_ray(sweep: SweepConfig, sweep_dir: Path, todo: list, progress: _Progres
     progress(force=True)
 
 
+SWEEPS_DIR = Path(__file__).resolve().parent.parent / "recipes" / "sweeps"
+
+
+def list_sweeps() -> list[str]:
+    """The sweep files shipped with plastix (``plastix sweep NAME``)."""
+    return sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+
+
 def load_sweep(path: str | Path) -> SweepConfig:
-    """A sweep from YAML (fields of `SweepConfig`)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """A sweep from YAML (fields of `SweepConfig`): a path, or the name of a shipped sweep file."""
+    file = Path(path)
+    if not file.is_file() and (SWEEPS_DIR / f"{path}.yaml").is_file():
+        file = SWEEPS_DIR / f"{path}.yaml"
+    if not file.is_file():
+        raise ValueError(f"sweep: no such file {str(path)!r}; shipped sweeps: {', '.join(list_sweeps())}")
+    data = yaml.safe_load(file.read_text()) or {}
     names = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = set(data) - names
     if unknown:

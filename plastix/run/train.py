@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from plastix.envs.atari_scores import has_reference, human_normalized
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, validate
@@ -143,7 +144,7 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     t = time.perf_counter()
     chunk_fn(p.per_chunk)
     compile_s = time.perf_counter() - t
-    evaluate = loop.evaluator(config.eval_episodes)
+    evaluate = loop.evaluator(config.eval_episodes, config.eval_max_steps)
 
     def last_good(chunk: int) -> str:
         """Where the state before ``chunk`` is kept, saving it when the loop left it intact."""
@@ -199,11 +200,14 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
         eval_return=ev["eval_return"],
         plot=run_dir / "plots" / "learning_curve.png",
     )
-    (run_dir / "summary.json").write_text(json.dumps({
+    summary = {
         "env": config.env, "agent": config.agent, "steps_per_seed": p.total_steps,
         "seeds": config.seeds, "compile_s": compile_s, "eval_episodes": config.eval_episodes,
         "eval_success": result.eval_success, "eval_return": result.eval_return,
-    }, indent=2))
+    }
+    if config.env.startswith(("ALE/", "CALE/")) and has_reference(config.env):
+        summary["human_normalized"] = [float(human_normalized(r, config.env)) for r in result.eval_return]
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     learning_curve(run_dir, result.plot)
     if config.plasticity.metric_names or config.plasticity.reset != "none":
         activity_curves(run_dir, run_dir / "plots" / "activity.png")

@@ -118,12 +118,20 @@ def check(config: PPOConfig, prefix: str = "ppo.") -> None:
             raise ValueError(f"{prefix}{n}: must lie in [0, 1], got {getattr(config, n)}")
 
 
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """Log-density of ``action`` under a diagonal Gaussian, summed over the last axis."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)).sum(-1)
+
+
 class PPO:
-    """Discrete-action PPO on one env spec; all methods are pure and jit-able."""
+    """PPO on one env spec, discrete (categorical policy) or continuous (diagonal Gaussian whose samples
+    the env clips to its [-1, 1] bounds, log-probabilities on the unclipped sample, as CleanRL); all
+    methods are pure and jit-able."""
 
     name = "ppo"
     config_class = PPOConfig
-    action_kinds = ("discrete",)
+    action_kinds = ("discrete", "continuous")
 
     def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int, net: NetConfig | None = None):
         self.spec = spec
@@ -131,7 +139,9 @@ class PPO:
         self.num_envs = config.num_envs
         self.steps_per_iteration = config.num_steps
         self.net = net or NetConfig()
-        self.network = ActorCritic(self.net, spec.action_space.n)
+        self.continuous = spec.action_space.kind == "continuous"
+        self.num_actions = int(spec.action_space.shape[0]) if self.continuous else spec.action_space.n
+        self.network = ActorCritic(self.net, self.num_actions, gaussian=self.continuous)
         grad_steps = max(1, num_updates * config.update_epochs * config.num_minibatches)
         lr = (
             optax.linear_schedule(config.lr, 0.0, grad_steps) if config.anneal_lr else config.lr
@@ -152,7 +162,7 @@ class PPO:
         check(config)
 
     def apply(self, params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``(logits, value)`` for a batch of observations."""
+        """``(policy, value)`` for a batch of observations (logits, or a Gaussian's ``[mean, log_std]``)."""
         return neurons.apply(self.network, params, obs)
 
     def init(self, key: jax.Array) -> AgentState:
@@ -160,22 +170,39 @@ class PPO:
         params = self.network.init(key, dummy)["params"]
         return AgentState(params, self.tx.init(params), jnp.zeros((), jnp.int32))
 
+    def log_prob(self, policy: jax.Array, action: jax.Array) -> jax.Array:
+        """Log-probability of ``action`` under the policy output of `apply`."""
+        if self.continuous:
+            mean, log_std = jnp.split(policy, 2, -1)
+            return gaussian_log_prob(mean, log_std, action)
+        return jnp.take_along_axis(jax.nn.log_softmax(policy), action[..., None], -1)[..., 0]
+
+    def entropy(self, policy: jax.Array) -> jax.Array:
+        """Entropy per sample of the policy output of `apply`."""
+        if self.continuous:
+            log_std = jnp.split(policy, 2, -1)[1]
+            return (log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e)).sum(-1)
+        log_probs = jax.nn.log_softmax(policy)
+        return -(jnp.exp(log_probs) * log_probs).sum(-1)
+
     def act(self, state: AgentState, obs: jax.Array, key: jax.Array, train: bool = True):
-        """Actions for a batch of observations (sampled, also in evaluation unless ``eval_greedy``),
-        and what `learn` needs about them."""
-        logits, value = self.apply(state.params, obs)
+        """Actions for a batch of observations (sampled, also in evaluation unless ``eval_greedy``: the
+        most likely action / the Gaussian's mean), and what `learn` needs about them."""
+        policy, value = self.apply(state.params, obs)
         greedy = not train and self.config.eval_greedy
-        action = jnp.argmax(logits, -1) if greedy else jax.random.categorical(key, logits)
-        log_prob = jax.nn.log_softmax(logits)[jnp.arange(action.shape[0]), action]
-        return action, {"log_prob": log_prob, "value": value}
+        if self.continuous:
+            mean, log_std = jnp.split(policy, 2, -1)
+            action = mean if greedy else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        else:
+            action = jnp.argmax(policy, -1) if greedy else jax.random.categorical(key, policy)
+        return action, {"log_prob": self.log_prob(policy, action), "value": value}
 
     def loss(self, params: Any, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict]:
         """Clipped surrogate + (clipped) value loss - entropy bonus on one minibatch."""
         c = self.config
-        (logits, value), extra = neurons.apply(self.network, params, batch["obs"],
+        (policy, value), extra = neurons.apply(self.network, params, batch["obs"],
                                                mutable=[LOSSES, MOE_STATS])
-        log_probs = jax.nn.log_softmax(logits)
-        log_prob = jnp.take_along_axis(log_probs, batch["action"][:, None], -1)[:, 0]
+        log_prob = self.log_prob(policy, batch["action"])
         log_ratio = log_prob - batch["log_prob"]
         ratio = jnp.exp(log_ratio)
         adv = batch["advantage"]
@@ -188,7 +215,7 @@ class PPO:
             v_clip = batch["value"] + jnp.clip(value - batch["value"], -c.clip_eps, c.clip_eps)
             v_err = jnp.maximum(v_err, jnp.square(v_clip - batch["return"]))
         v_loss = 0.5 * v_err.mean()
-        entropy = -(jnp.exp(log_probs) * log_probs).sum(-1).mean()
+        entropy = self.entropy(policy).mean()
         moe_aux = sum(jax.tree.leaves(extra.get(LOSSES, {})), jnp.zeros(()))
         total = pg_loss + c.vf_coef * v_loss - c.ent_coef * entropy + moe_aux
         aux = {

@@ -219,10 +219,13 @@ class DenseStack(nn.Module):
 
 
 class ActorCritic(nn.Module):
-    """``obs -> (logits, value)`` for discrete-action actor-critic agents (PPO)."""
+    """``obs -> (policy, value)`` for actor-critic agents (PPO). ``policy`` is the logits of a categorical
+    policy, or with ``gaussian`` the Gaussian's ``[mean, log_std]`` concatenated on the last axis (a
+    learned log-std per action dimension, independent of the state, starting at 0, as CleanRL)."""
 
     cfg: NetConfig
     num_actions: int
+    gaussian: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array, task: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
@@ -237,7 +240,8 @@ class ActorCritic(nn.Module):
             actor_tokens = critic_tokens = Encoder(cfg, name="encoder")(obs)
         if cfg.shared == "all":
             z = DenseStack(cfg, 0, use_moe, name="torso")(actor_tokens, task)
-            return CategoricalHead(self.num_actions, name="actor_head")(z), ValueHead(name="critic_head")(z)
+            policy = self._policy(CategoricalHead(self.num_actions, name="actor_head")(z))
+            return policy, ValueHead(name="critic_head")(z)
         outputs_in_moe = use_moe and cfg.moe.position != "middle"
         actor = DenseStack(cfg, self.num_actions if in_actor and outputs_in_moe else 0, in_actor,
                            name="actor_torso")(actor_tokens, task)
@@ -246,7 +250,13 @@ class ActorCritic(nn.Module):
         logits = actor if in_actor and outputs_in_moe else CategoricalHead(self.num_actions,
                                                                            name="actor_head")(actor)
         value = critic[..., 0] if in_critic and outputs_in_moe else ValueHead(name="critic_head")(critic)
-        return logits, value
+        return self._policy(logits), value
+
+    def _policy(self, out: jax.Array) -> jax.Array:
+        if not self.gaussian:
+            return out
+        log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
+        return jnp.concatenate([out, jnp.broadcast_to(log_std, out.shape)], -1)
 
 
 class QNetwork(nn.Module):

@@ -93,3 +93,28 @@ def test_truncation_bootstraps_from_final_observation():
     rollout = rollout.replace(terminated=jnp.ones((1, 1), bool), truncated=jnp.zeros((1, 1), bool))
     adv, _ = agent.targets(params, rollout)
     np.testing.assert_allclose(float(adv[0, 0]), 1 - 2)
+
+
+def test_gaussian_policy_log_prob_entropy_and_loss_by_hand():
+    """Continuous PPO: a diagonal Gaussian with a state-independent log-std (mean 0.5 / -1, std e^0.3)."""
+    spec = EnvSpec("toy-continuous", Box(0, 1, (2,)), Box(-1.0, 1.0, (2,)), 10, False)
+    cfg = PPOConfig(clip_eps=0.2, vf_coef=0.5, ent_coef=0.01, normalize_advantage=False, clip_value=False)
+    agent = PPO(spec, cfg, num_updates=1)
+    params = _constant_params(agent, [0.5, -1.0], value=0.0)
+    params["log_std"] = jnp.array([0.3, 0.3])
+    action = np.array([[0.0, 0.0], [1.0, -1.0]])
+    std = np.exp(0.3)
+    logp = (-0.5 * ((action - [0.5, -1.0]) / std) ** 2 - 0.3 - 0.5 * np.log(2 * np.pi)).sum(-1)
+    policy, _ = agent.apply(params, jnp.zeros((2, 2)))
+    np.testing.assert_allclose(agent.log_prob(policy, jnp.asarray(action)), logp, rtol=1e-5)
+    np.testing.assert_allclose(agent.entropy(policy), [2 * (0.3 + 0.5 * np.log(2 * np.pi * np.e))] * 2,
+                               rtol=1e-5)
+    batch = {"obs": jnp.zeros((2, 2)), "action": jnp.asarray(action), "log_prob": jnp.asarray(logp - 1.0),
+             "value": jnp.zeros(2), "advantage": jnp.array([1.0, -1.0]), "return": jnp.zeros(2)}
+    _, aux = agent.loss(params, batch)
+    # ratios e^1: sample 0 (A=1) clipped to 1.2 -> -1.2; sample 1 (A=-1) max(e, 1.2) -> e
+    np.testing.assert_allclose(float(aux["loss/policy"]), (-1.2 + np.e) / 2, rtol=1e-5)
+    state = agent.init(jax.random.PRNGKey(0)).replace(params=params)
+    sample, _ = agent.act(state, jnp.zeros((4096, 2)), jax.random.PRNGKey(1))
+    np.testing.assert_allclose(np.asarray(sample).mean(0), [0.5, -1.0], atol=0.1)
+    np.testing.assert_allclose(np.asarray(sample).std(0), [std, std], rtol=0.05)

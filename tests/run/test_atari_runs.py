@@ -50,9 +50,12 @@ def test_atari_smoke_and_resume_on_fresh_games(tmp_path, recipe):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", ["dqn_atari", "rainbow_atari", "der_atari100k", "drq_eps_atari100k",
-                                    "cale_sac", "ppo_atari"])
-def test_every_atari_recipe_runs_10k_steps(tmp_path, recipe):
-    extra = {"ppo": {**to_dict(load_recipe(recipe))["ppo"], "num_steps": 64}} if recipe == "ppo_atari" else {}
+@pytest.mark.parametrize(("recipe", "env"), [
+    ("dqn_atari", None), ("rainbow_atari", None), ("der_atari100k", None), ("drq_eps_atari100k", None),
+    ("cale_sac", None), ("ppo_atari", None), ("ppo_atari", "CALE/Breakout-v5")])
+def test_every_atari_recipe_runs_10k_steps(tmp_path, recipe, env):
+    extra = {"env": env} if env else {}
+    if recipe == "ppo_atari":
+        extra["ppo"] = {**to_dict(load_recipe(recipe))["ppo"], "num_steps": 64}
     result = train(_short(recipe, tmp_path, 10_000, 2000, **extra))
     assert np.isfinite(result.eval_return).all()

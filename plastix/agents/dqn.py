@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from plastix import replay as replay_lib
-from plastix.agents.api import PlasticNet, Transitions, periodic_schedule
+from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
 from plastix.envs.api import EnvSpec
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
@@ -313,41 +313,52 @@ class DQN:
         frac = jnp.clip(iteration / self.num_iterations, 0.0, 1.0)
         return c.beta + (1.0 - c.beta) * frac
 
-    def _update(self, state: DQNState, key: jax.Array, iteration: jax.Array) -> tuple[DQNState, dict]:
+    def _update(self, state: DQNState, key: jax.Array, iteration: jax.Array):
+        """``gradient_steps`` steps on replay batches: ``((params, opt_state, priority, max_priority),
+        metrics)``. Only what the steps change is carried (the replay's data is read, not carried), so
+        XLA never copies the buffer."""
         c = self.config
         grad_fn = jax.grad(self.loss, has_aux=True)
+        replay = state.replay
 
         def step(carry, k):
-            params, opt_state, buffer = carry
+            params, opt_state, priority, max_priority = carry
+            buffer = replay.replace(priority=priority, max_priority=max_priority)
             k_sample, k_aug, k_loss = jax.random.split(k, 3)
             batch, where = self.replay.sample(buffer, k_sample, c.batch_size, self._beta(iteration))
             if c.augment == "shift":
                 k_obs, k_next = jax.random.split(k_aug)
                 batch = {**batch, "obs": random_shift(k_obs, batch["obs"], c.shift_pad),
                          "next_obs": random_shift(k_next, batch["next_obs"], c.shift_pad)}
-            grads, (aux, priority) = grad_fn(params, state.target_params, batch, k_loss)
+            grads, (aux, new_priority) = grad_fn(params, state.target_params, batch, k_loss)
             updates, opt_state = self.tx.update(grads, opt_state, params)
             if c.prioritized:
-                buffer = self.replay.update_priorities(buffer, where, priority)
+                buffer = self.replay.update_priorities(buffer, where, new_priority)
             aux["grad_norm"] = optax.global_norm(grads)
-            return (optax.apply_updates(params, updates), opt_state, buffer), aux
+            params = optax.apply_updates(params, updates)
+            return (params, opt_state, buffer.priority, buffer.max_priority), aux
 
-        (params, opt_state, buffer), aux = jax.lax.scan(
-            step, (state.params, state.opt_state, state.replay), jax.random.split(key, c.gradient_steps))
-        return state.replace(params=params, opt_state=opt_state, replay=buffer), jax.tree.map(jnp.mean, aux)
+        carry = (state.params, state.opt_state, replay.priority, replay.max_priority)
+        carry, aux = unrolled(step, carry, jax.random.split(key, c.gradient_steps))
+        return carry, jax.tree.map(jnp.mean, aux)
 
     def learn(self, state: DQNState, transitions: Transitions, last_obs: Any, key: jax.Array,
-              iteration: jax.Array) -> tuple[DQNState, dict]:
-        """Store the iteration's steps; update when `schedule` says so; copy the target on its period."""
+              iteration: jax.Array, update: bool | None = None) -> tuple[DQNState, dict]:
+        """Store the iteration's steps; update when `schedule` says so (or ``update``, when the caller
+        knows); copy the target on its period."""
         c = self.config
         t = jax.tree.map(lambda x: x[0], transitions)  # one step per iteration
         state = state.replace(replay=self.replay.add(state.replay, t.obs, t.action, t.reward, t.terminated,
                                                      t.truncated, t.next_obs))
         updated, _ = self.schedule(iteration)
         shapes = jax.eval_shape(self._update, state, key, iteration)[1]
-        state, metrics = jax.lax.cond(
-            updated, lambda s: self._update(s, key, iteration),
-            lambda s: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)), state)
+        skip = ((state.params, state.opt_state, state.replay.priority, state.replay.max_priority),
+                jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
+        # only what an update changes comes out: the buffer is neither operand nor output of a branch
+        (params, opt_state, priority, max_priority), metrics = gated(
+            update, updated, lambda: self._update(state, key, iteration), lambda: skip)
+        state = state.replace(params=params, opt_state=opt_state,
+                              replay=state.replay.replace(priority=priority, max_priority=max_priority))
         n = iteration + 1
         sync = (n >= self.warmup) & (n % c.target_update_period == 0)
         target = jax.lax.cond(sync, lambda: state.params, lambda: state.target_params)

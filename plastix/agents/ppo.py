@@ -279,7 +279,7 @@ class PPO:
         return self.loss_batch(state, self.rollout(transitions, last_obs))
 
     def learn(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
-              iteration: jax.Array):
+              iteration: jax.Array, update: bool | None = None):
         return self.update(state, self.rollout(transitions, last_obs), key)
 
     def update(self, state: AgentState, rollout: Rollout, key: jax.Array):

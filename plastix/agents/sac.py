@@ -25,7 +25,7 @@ import optax
 from flax import struct
 
 from plastix import replay as replay_lib
-from plastix.agents.api import PlasticNet, Transitions, periodic_schedule
+from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
 from plastix.envs.api import EnvSpec
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, SACActor, SACCritic
@@ -302,26 +302,33 @@ class SAC:
         return state, info
 
     def _update(self, state: SACState, key: jax.Array) -> tuple[SACState, dict]:
-        def step(state, k):
-            k_sample, k_step = jax.random.split(k)
-            batch, _ = self.replay.sample(state.replay, k_sample, self.config.batch_size)
-            return self.gradient_step(state, batch, k_step)
+        """``gradient_steps`` steps on replay batches. The state is carried without its replay (read, not
+        carried), so XLA never copies the buffer."""
+        replay = state.replay
 
-        state, info = jax.lax.scan(step, state, jax.random.split(key, self.gradient_steps))
-        return state, jax.tree.map(jnp.mean, info)
+        def step(learner, k):
+            k_sample, k_step = jax.random.split(k)
+            batch, _ = self.replay.sample(replay, k_sample, self.config.batch_size)
+            return self.gradient_step(learner, batch, k_step)
+
+        learner, info = unrolled(step, state.replace(replay=None), jax.random.split(key, self.gradient_steps))
+        return learner.replace(replay=replay), jax.tree.map(jnp.mean, info)
 
     def learn(self, state: SACState, transitions: Transitions, last_obs: Any, key: jax.Array,
-              iteration: jax.Array) -> tuple[SACState, dict]:
-        """Store the iteration's steps; update when `schedule` says so."""
+              iteration: jax.Array, update: bool | None = None) -> tuple[SACState, dict]:
+        """Store the iteration's steps; update when `schedule` says so (or ``update``, when the caller
+        knows)."""
         t = jax.tree.map(lambda x: x[0], transitions)  # one step per iteration
         state = state.replace(replay=self.replay.add(state.replay, t.obs, t.action, t.reward, t.terminated,
                                                      t.truncated, t.next_obs))
         updated, _ = self.schedule(iteration)
         shapes = jax.eval_shape(self._update, state, key)[1]
-        state, metrics = jax.lax.cond(
-            updated, lambda s: self._update(s, key),
-            lambda s: (s, jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)), state)
-        return state.replace(steps=state.steps + 1), metrics
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+        # the buffer is neither operand nor output of a branch (XLA would copy it)
+        learner, metrics = gated(
+            update, updated, lambda: (lambda s, m: (s.replace(replay=None), m))(*self._update(state, key)),
+            lambda: (state.replace(replay=None), zeros))
+        return learner.replace(replay=state.replay, steps=state.steps + 1), metrics
 
 
 def _ratio(c: SACConfig, prefix: str = "sac.") -> tuple[int, int]:

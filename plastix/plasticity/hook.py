@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from plastix.agents.api import gated
 from plastix.plasticity.metrics import GRAMA_MODES, METRICS, activity
 from plastix.plasticity.probe import probe
 from plastix.plasticity.resets import RESETS, inactive, plan, reset_neurons
@@ -125,23 +126,34 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
                                                    reset_plans[n])
             count += sum(m.sum() for m in masks.values())
             total += sum(m.size for m in masks.values())
-        return state.replace(**changes), count / max(total, 1)
+        return changes, count / max(total, 1)
 
-    def hook(state, transitions, last_obs, key, iteration):
+    def hook(state, transitions, last_obs, key, iteration, when=None):
+        """``when``: ``(measure, reset)`` as Python bools when the caller knows them (`hook.when`; the host
+        loop), so each case compiles to straight-line code; None decides in the graph."""
         updated, done = agent.schedule(iteration)
+        measuring, resetting = (None, None) if when is None else when
         k_measure, k_reset = jax.random.split(key)
         metrics = {}
         if names:
             shapes = jax.eval_shape(measure, state, transitions, last_obs, k_measure)
             nan = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
-            metrics = jax.lax.cond(updated & (done % cfg.every == 0),
-                                   lambda: measure(state, transitions, last_obs, k_measure), lambda: nan)
+            metrics = gated(measuring, updated & (done % cfg.every == 0),
+                            lambda: measure(state, transitions, last_obs, k_measure), lambda: nan)
         if reset_plans is not None:
-            state, fraction = jax.lax.cond(
-                updated & (done % cfg.reset_every == 0),
-                lambda s: do_reset(s, transitions, last_obs, k_reset),
-                lambda s: (s, jnp.float32(jnp.nan)), state)
+            fields = {f for net in nets.values() for f in (net.params, net.opt_state, *net.targets)}
+            kept = {f: getattr(state, f) for f in fields}  # only these go through a branch, not the replay
+            changes, fraction = gated(resetting, updated & (done % cfg.reset_every == 0),
+                                      lambda: do_reset(state, transitions, last_obs, k_reset),
+                                      lambda: (kept, jnp.float32(jnp.nan)))
+            state = state.replace(**changes)
             metrics["activity/reset_fraction"] = jnp.asarray(fraction, jnp.float32)
         return state, metrics
 
+    def when(updated: bool, done: int) -> tuple[bool, bool]:
+        """On the host: whether an iteration with this schedule measures and resets."""
+        return (bool(names) and updated and done % cfg.every == 0,
+                reset_plans is not None and updated and done % cfg.reset_every == 0)
+
+    hook.when = when
     return hook

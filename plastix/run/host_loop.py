@@ -132,22 +132,29 @@ class HostLoop:
     def _make_learn(self, hook: Any):
         agent = self.agent
 
-        def learn(state, steps, last_obs, key, index, update):
+        def learn(state, steps, last_obs, key, index, case):
+            update, when = case
             transitions = jax.tree.map(lambda *x: jnp.stack(x), *steps)
             key, k_learn, k_hook, k_act = jax.random.split(key, 4)
             state, metrics = agent.learn(state, transitions, last_obs, k_learn, index, update)
             if hook is not None:
-                state, extra = hook(state, transitions, last_obs, k_hook, index)
+                state, extra = hook(state, transitions, last_obs, k_hook, index, when)
                 metrics = {**metrics, **extra}
             action, aux = agent.act(state, last_obs, k_act)
             metrics = {**metrics, "updated": jnp.bool_(update)}
             return state, metrics, action, aux, key
 
-        # one compiled call per case: whether this iteration updates is known here, so the update is
-        # straight-line code (XLA's CPU runtime runs networks inside a conditional several times slower)
-        return {update: jax.jit(jax.vmap(lambda *a, u=update: learn(*a, u), in_axes=(0, 0, 0, 0, None)),
-                                donate_argnums=(0,))
-                for update in (False, True)}
+        # one compiled call per case (update? measure? reset?), known here before the call, so each runs
+        # as straight-line code: XLA's CPU runtime runs networks inside a conditional ~5x slower
+        compiled = {}
+
+        def for_case(case):
+            if case not in compiled:
+                compiled[case] = jax.jit(jax.vmap(lambda *a: learn(*a, case), in_axes=(0, 0, 0, 0, None)),
+                                         donate_argnums=(0,))
+            return compiled[case]
+
+        return for_case
 
     def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, dict[str, np.ndarray]]:
         agent, envs = self.agent, self._train()
@@ -193,8 +200,9 @@ class HostLoop:
                                          truncated=truncated, next_obs=final, aux=aux))
                 obs = next_dev
             index = np.int32(start + i)
-            update = bool(agent.schedule(index)[0])
-            state, metrics, action, aux, key = self._learn[update](state, steps, obs, key, index)
+            updated, done = (np.asarray(x) for x in agent.schedule(index))
+            case = (bool(updated), None if self._hook is None else self._hook.when(bool(updated), int(done)))
+            state, metrics, action, aux, key = self._learn(case)(state, steps, obs, key, index)
             learned.append(metrics)
         learned = jax.device_get(learned)
         metrics = {k: np.stack([m[k] for m in learned], 1) for k in learned[0]} if learned else {}

@@ -164,6 +164,15 @@ class AtariVecEnv:
         self.vec = None
 
 
+@functools.cache
+def _num_actions(rom: str, full: bool) -> int:
+    """The size of a game's action set (loads its ROM once per process)."""
+    ale = _ale()
+    interface = ale.ALEInterface()
+    interface.loadROM(ale.roms.get_rom_path(rom))
+    return len(interface.getLegalActionSet() if full else interface.getMinimalActionSet())
+
+
 @dataclass(frozen=True)
 class AtariOptions:
     """How the ALE is played (``--atari.*``); defaults are the v5 conventions."""
@@ -215,11 +224,7 @@ class AtariEnv:
         if self.continuous:
             actions = Box(-1.0, 1.0, (3,), np.float32)
         else:
-            ale = _ale()
-            interface = ale.ALEInterface()
-            interface.loadROM(ale.roms.get_rom_path(rom_id(self.env_id)))
-            actions = Discrete(len(interface.getLegalActionSet() if self.options.full_actions
-                                   else interface.getMinimalActionSet()))
+            actions = Discrete(_num_actions(rom_id(self.env_id), self.options.full_actions))
         return EnvSpec(self.env_id, Box(0, 255, (84, 84, FRAMES), np.uint8), actions, MAX_FRAMES // 4, False,
                        frame_stack=FRAMES, frame_padding="zero")
 

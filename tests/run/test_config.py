@@ -61,7 +61,7 @@ E.register("Test-PointMass-v0", PointMass)
         (dict(total_steps="many"), "total_steps", "int"),
         (dict(seeds=2.5), "seeds", "int"),
         (dict(observation="pixels"), "observation", "egocentric"),
-        (dict(env="Test-PointMass-v0"), "agent", "discrete"),
+        (dict(env="Test-PointMass-v0", agent="dqn", total_steps=50_000), "agent", "discrete"),
         (dict(ppo=PPOConfig(num_minibatches=7)), "ppo.num_minibatches", "divide"),
         (dict(ppo=PPOConfig(lr=-1.0)), "ppo.lr", "positive"),
         (dict(net=NetConfig(activation="swish")), "net.activation", "tanh"),

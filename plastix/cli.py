@@ -326,27 +326,17 @@ def analyze_command(argv: list[str]) -> int:
     ``plastix analyze representations RUN_DIR`` | ``plastix analyze thc FILE``."""
     if argv and argv[0] == "thc":
         return thc_command(argv[1:])
-    if len(argv) > 1 and argv[0] != "representations":
-        from plastix.analysis.report import compare
+    if argv and argv[0] not in ("representations", "-h", "--help"):
+        from plastix.analysis.report import analyze, compare
 
+        many = len(argv) > 1
         try:
-            path = compare(argv)
+            path = compare(argv) if many else analyze(argv[0])
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print(path.read_text())
-        print(f"figure in {path.parent}")
-        return 0
-    if len(argv) == 1 and argv[0] not in ("representations", "-h", "--help"):
-        from plastix.analysis.report import analyze
-
-        try:
-            path = analyze(argv[0])
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(path.read_text())
-        print(f"figures and summary in {path.parent}")
+        print(f"figure in {path.parent}" if many else f"figures and summary in {path.parent}")
         return 0
     if not argv or argv[0] != "representations":
         print("usage: plastix analyze RUN_OR_SWEEP_DIR\n"

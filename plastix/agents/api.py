@@ -74,8 +74,9 @@ def periodic_schedule(iteration: jax.Array, warmup: int, period: int) -> tuple[j
     """The off-policy agents' `Agent.schedule`: updates at iterations ``i`` with ``i + 1 >= warmup`` and
     ``(i + 1) % period == 0``; also how many such iterations there have been up to ``i``."""
     n = iteration + 1
-    updated = (n >= warmup) & (n % period == 0)
-    return updated, jnp.where(n >= warmup, n // period - (warmup - 1) // period, 0)
+    started = n >= warmup
+    # plain arithmetic: numpy in, numpy out (the host loop asks on the host, with no device round trip)
+    return started & (n % period == 0), started * (n // period - (warmup - 1) // period)
 
 
 def gated(update: bool | None, updated: jax.Array, run: Callable[[], Any], skip: Callable[[], Any]) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
@@ -260,7 +261,7 @@ class PPO:
 
     def schedule(self, iteration: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Every iteration is one update."""
-        return jnp.bool_(True), iteration + 1
+        return np.True_, iteration + 1
 
     def plastic_nets(self) -> dict[str, PlasticNet]:
         space = self.spec.observation_space

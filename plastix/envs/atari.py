@@ -100,14 +100,11 @@ def joystick(r: np.ndarray, theta: np.ndarray, fire: np.ndarray, threshold: floa
 
 @functools.cache
 def _joystick_table() -> np.ndarray:
-    """ale-py's ``Action`` by (horizontal, vertical, fire), vertical +1 being UP."""
-    names = {(0, 0): "", (0, 1): "UP", (1, 0): "RIGHT", (-1, 0): "LEFT", (0, -1): "DOWN",
-             (1, 1): "UPRIGHT", (-1, 1): "UPLEFT", (1, -1): "DOWNRIGHT", (-1, -1): "DOWNLEFT"}
-    action = _ale().Action
+    """ale-py's own ``(horizontal, vertical, fire) -> Action`` map (vertical +1 is UP) as a lookup table."""
+    to_action = importlib.import_module("ale_py.env").AtariEnv.map_action_idx
     table = np.zeros((3, 3, 2), int)
-    for (h, v), name in names.items():
-        table[h + 1, v + 1, 0] = action[name or "NOOP"].value
-        table[h + 1, v + 1, 1] = action[name + "FIRE"].value
+    for h, v, f in np.ndindex(3, 3, 2):
+        table[h, v, f] = to_action(h - 1, v - 1, bool(f)).value
     return table
 
 

@@ -53,6 +53,7 @@ class Replay:
     alpha: float = 0.5
     frame_stack: int = 0
     padding: str = "repeat"
+    stratified: bool = False  # uniform sampling takes batch / num_envs samples of each env (multi-task)
 
     @property
     def rows(self) -> int:
@@ -134,7 +135,8 @@ class Replay:
         else:
             age = jax.random.randint(k_row, (batch,), 0, jnp.maximum(count, 1))
             rows = (state.pos - self.lookahead - age) % self.rows
-            envs = jax.random.randint(k_env, (batch,), 0, self.num_envs)
+            envs = jnp.arange(batch) % self.num_envs if self.stratified else \
+                jax.random.randint(k_env, (batch,), 0, self.num_envs)
             weight = jnp.ones(batch, jnp.float32)
         return {**self._window(state, rows, envs), "weight": weight}, (rows, envs)
 

@@ -12,6 +12,12 @@ Actor and critic are separate networks (``sac.actor.*`` / ``sac.critic.*``, each
 so widths, depths, residual torsos and experts are set apart). ``shared_encoder``: one pixel encoder,
 trained by the critic loss, feeds both critics, and the actor reads its features through a stop-gradient
 (SAC-AE / DrQ / Dopamine's CALE layout).
+
+Multi-task envs (`EnvSpec.num_tasks`: observations end with a task one-hot, Meta-World's MT sets) make it
+the multi-task SAC baseline (McLean et al. 2025): both networks read the one-hot and hand the task id to
+task-routed experts (``moe.kind task``); replay batches hold the same number of samples of every env, so
+of every task, and the losses are averages over tasks; ``task_temperature`` learns one temperature per
+task.
 """
 
 from __future__ import annotations
@@ -63,12 +69,16 @@ class SACConfig:
     """Adam learning rate of the log-temperature."""
     adam_eps: float = 1e-8
     """Adam epsilon (all three optimisers)."""
+    max_grad_norm: float = 0.0
+    """Clip the actor's and the critics' gradients to this global norm (MT-SAC: 1.0); 0: no clipping."""
     init_alpha: float = 1.0
     """Initial temperature."""
     autotune: bool = True
     """Learn the temperature; False keeps init_alpha."""
     target_entropy_scale: float = 1.0
     """Target entropy = -target_entropy_scale x |A|."""
+    task_temperature: bool = False
+    """Multi-task envs: one learned temperature per task (the task read from the observation's one-hot)."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this in the critic target (not in logged returns)."""
     num_qs: int = 2
@@ -132,8 +142,11 @@ class SAC:
         self.gradient_steps, self.update_period = _ratio(c)
         self.warmup = max(-(-c.learning_starts // c.num_envs), self.replay.min_rows)  # iterations
         self.target_entropy = -c.target_entropy_scale * self.action_dim
-        adam = lambda lr: optax.flatten(optax.adam(lr, eps=c.adam_eps))  # noqa: E731
-        self.actor_tx, self.critic_tx, self.alpha_tx = adam(c.actor_lr), adam(c.critic_lr), adam(c.alpha_lr)
+        self.num_tasks = spec.num_tasks
+        clip = [optax.clip_by_global_norm(c.max_grad_norm)] if c.max_grad_norm > 0 else []
+        adam = lambda lr, clip=(): optax.flatten(optax.chain(*clip, optax.adam(lr, eps=c.adam_eps)))  # noqa: E731
+        self.actor_tx, self.critic_tx = adam(c.actor_lr, clip), adam(c.critic_lr, clip)
+        self.alpha_tx = adam(c.alpha_lr)
 
     # ------------------------------------------------------------------ contract
     @staticmethod
@@ -147,6 +160,16 @@ class SAC:
                   "adam_eps", "init_alpha", "reward_scale", "num_qs"):
             if getattr(c, n) <= 0:
                 raise ValueError(f"{prefix}{n}: must be positive, got {getattr(c, n)!r}")
+        if c.max_grad_norm < 0:
+            raise ValueError(f"{prefix}max_grad_norm: must be >= 0 (0: no clipping), got {c.max_grad_norm!r}")
+        if c.task_temperature and not spec.num_tasks:
+            sets = " (Meta-World's ML sets hide the task: use an MT set)" \
+                if spec.env_id.startswith("Meta-World/") else ""
+            raise ValueError(f"{prefix}task_temperature: needs task ids in the observation (a multi-task env "
+                             f"such as Meta-World/MT10); {spec.env_id} has none{sets}")
+        if spec.num_tasks and c.batch_size % c.num_envs:
+            raise ValueError(f"{prefix}batch_size: a multi-task batch holds the same number of samples of "
+                             f"each of the {c.num_envs} envs; {c.batch_size} is not a multiple of num_envs")
         _ratio(c, prefix)
         if c.buffer_size < c.batch_size:
             raise ValueError(f"{prefix}buffer_size: {c.buffer_size} is smaller than a batch "
@@ -176,11 +199,12 @@ class SAC:
     def init(self, key: jax.Array) -> SACState:
         k_actor, k_critic = jax.random.split(key)
         obs, action = self._example()
-        critic_params = self.critic.init(k_critic, obs, action)["params"]
+        critic_params = self.critic.init(k_critic, obs, action, self.task_of(obs))["params"]
         actor_in = self.critic.apply({"params": critic_params}, obs, method="encode") \
             if self.config.shared_encoder else obs
-        actor_params = self.actor.init(k_actor, actor_in)["params"]
-        log_alpha = jnp.log(jnp.float32(self.config.init_alpha))
+        actor_params = self.actor.init(k_actor, actor_in, self.task_of(obs))["params"]
+        shape = (self.num_tasks,) if self.config.task_temperature else ()
+        log_alpha = jnp.full(shape, jnp.log(self.config.init_alpha), jnp.float32)
         return SACState(actor_params, critic_params, critic_params, log_alpha,
                         self.actor_tx.init(actor_params), self.critic_tx.init(critic_params),
                         self.alpha_tx.init(log_alpha), self.replay.init(obs[0], action[0]),
@@ -208,9 +232,10 @@ class SAC:
             params, state.critic_params, state.log_alpha, batch, key)
         critic_loss = lambda state, params, batch: self.critic_loss(  # noqa: E731
             params, state.target_critic_params, state.actor_params, state.log_alpha, batch, key)
-        return {"actor": PlasticNet(self.actor, actor_loss, (actor_in,), "actor_params", "actor_opt"),
-                "critic": PlasticNet(self.critic, critic_loss, (obs, action), "critic_params", "critic_opt",
-                                     targets=("target_critic_params",))}
+        task = self.task_of(obs)
+        return {"actor": PlasticNet(self.actor, actor_loss, (actor_in, task), "actor_params", "actor_opt"),
+                "critic": PlasticNet(self.critic, critic_loss, (obs, action, task), "critic_params",
+                                     "critic_opt", targets=("target_critic_params",))}
 
     def probe_batch(self, state: SACState, transitions: Transitions, last_obs: Any, key: jax.Array,
                     size: int) -> dict:
@@ -228,6 +253,14 @@ class SAC:
         return jax.eval_shape(lambda p: self.critic.apply(p, self._example()[0], method="encode"),
                               shapes).shape[-1]
 
+    def task_of(self, obs: jax.Array) -> jax.Array | None:
+        """Task ids from the observations' trailing one-hot (multi-task envs), else None."""
+        return jnp.argmax(obs[..., -self.num_tasks:], -1) if self.num_tasks else None
+
+    def alpha(self, log_alpha: jax.Array, task: jax.Array | None) -> jax.Array:
+        """The temperature of each sample: its task's with ``task_temperature``, else the one."""
+        return jnp.exp(log_alpha[task] if self.config.task_temperature else log_alpha)
+
     def actor_input(self, critic_params: Any, obs: jax.Array) -> jax.Array:
         """What the actor reads: ``obs``, or the shared encoder's features (stop-gradient)."""
         if not self.config.shared_encoder:
@@ -237,7 +270,8 @@ class SAC:
     def policy(self, actor_params: Any, critic_params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(mean, log_std)`` of the pre-tanh Gaussian at ``obs``. Each loss runs only the network it
         trains through `neurons.apply`, so a probe of that loss sees that network's neurons alone."""
-        return self.actor.apply({"params": actor_params}, self.actor_input(critic_params, obs))
+        return self.actor.apply({"params": actor_params}, self.actor_input(critic_params, obs),
+                                self.task_of(obs))
 
     # ------------------------------------------------------------------ losses
     def critic_loss(self, params: Any, target_params: Any, actor_params: Any, log_alpha: jax.Array,
@@ -245,28 +279,33 @@ class SAC:
         """``0.5 * sum_j mean_b (Q_j(s, a) - y)^2`` with the soft target ``y = r * scale + discount *
         (min_j Q'_j(s', a') - alpha log pi(a'|s'))``, ``a' ~ pi(s')`` (SB3 / sbx's form)."""
         c = self.config
+        task = self.task_of(batch["obs"])
         mean, log_std = self.policy(actor_params, params, batch["next_obs"])
         next_action, next_logp = sample_tanh_gaussian(key, mean, log_std)
-        q_next = self.critic.apply({"params": target_params}, batch["next_obs"], next_action).min(0)
-        alpha = jnp.exp(log_alpha)
+        q_next = self.critic.apply({"params": target_params}, batch["next_obs"], next_action, task).min(0)
+        alpha = self.alpha(log_alpha, task)
         target = jax.lax.stop_gradient(
             batch["return"] * c.reward_scale + batch["discount"] * (q_next - alpha * next_logp))
-        q = neurons.apply(self.critic, params, batch["obs"], batch["action"])
+        q = neurons.apply(self.critic, params, batch["obs"], batch["action"], task)
         per_q = ((q - target) ** 2 * batch["weight"]).mean(-1)
         total = 0.5 * per_q.sum()
         return total, {"loss/critic": total, "q/mean": q.mean(), "q/target": target.mean()}
 
     def actor_loss(self, params: Any, critic_params: Any, log_alpha: jax.Array, batch: dict, key: jax.Array):
         """``mean_b (alpha log pi(a|s) - min_j Q_j(s, a))``, ``a ~ pi(s)`` reparameterised."""
-        mean, log_std = neurons.apply(self.actor, params, self.actor_input(critic_params, batch["obs"]))
+        task = self.task_of(batch["obs"])
+        mean, log_std = neurons.apply(self.actor, params, self.actor_input(critic_params, batch["obs"]), task)
         action, logp = sample_tanh_gaussian(key, mean, log_std)
-        q = self.critic.apply({"params": critic_params}, batch["obs"], action).min(0)
-        alpha = jax.lax.stop_gradient(jnp.exp(log_alpha))
+        q = self.critic.apply({"params": critic_params}, batch["obs"], action, task).min(0)
+        alpha = jax.lax.stop_gradient(self.alpha(log_alpha, task))
         total = (alpha * logp - q).mean()
         return total, {"loss/actor": total, "entropy": -logp.mean(), "logp": logp}
 
-    def alpha_loss(self, log_alpha: jax.Array, logp: jax.Array) -> jax.Array:
-        """``-mean(log_alpha * (log pi + target_entropy))`` (SB3's form), ``log pi`` held fixed."""
+    def alpha_loss(self, log_alpha: jax.Array, logp: jax.Array, task: jax.Array | None = None) -> jax.Array:
+        """``-mean(log_alpha * (log pi + target_entropy))`` (SB3's form), ``log pi`` held fixed; with
+        ``task_temperature`` each sample's term uses its task's log-temperature."""
+        if self.config.task_temperature:
+            log_alpha = log_alpha[task]
         return -(log_alpha * jax.lax.stop_gradient(logp + self.target_entropy)).mean()
 
     # ------------------------------------------------------------------ learning
@@ -290,10 +329,10 @@ class SAC:
 
         log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
         if c.autotune:
-            alpha_grad = jax.grad(self.alpha_loss)(log_alpha, actor_info["logp"])
+            alpha_grad = jax.grad(self.alpha_loss)(log_alpha, actor_info["logp"], self.task_of(batch["obs"]))
             updates, alpha_opt = self.alpha_tx.update(alpha_grad, alpha_opt, log_alpha)
             log_alpha = optax.apply_updates(log_alpha, updates)
-        info["alpha"] = jnp.exp(log_alpha)
+        info["alpha"] = jnp.exp(log_alpha).mean()
         info["loss/total"] = info["loss/critic"] + info["loss/actor"]
         state = state.replace(actor_params=actor_params, critic_params=critic_params,
                               target_critic_params=polyak(state.target_critic_params, critic_params, c.tau),
@@ -346,7 +385,8 @@ def _ratio(c: SACConfig, prefix: str = "sac.") -> tuple[int, int]:
 
 
 def _replay(c: SACConfig, spec: EnvSpec) -> replay_lib.Replay:
-    """Uniform one-step replay; an env's stacked frames (Atari) are stored once each."""
+    """Uniform one-step replay; an env's stacked frames (Atari) are stored once each; stratified over the
+    envs (so over the tasks) in multi-task envs."""
     frames, padding = replay_lib.frame_settings(0, "env", spec)
     return replay_lib.Replay(capacity=c.buffer_size, num_envs=c.num_envs, n_step=1, gamma=c.gamma,
-                             frame_stack=frames, padding=padding)
+                             frame_stack=frames, padding=padding, stratified=spec.num_tasks > 0)

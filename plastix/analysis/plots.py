@@ -89,6 +89,25 @@ def rank_plot(values: dict[str, list], scores: dict[str, list], out: str | Path)
     return save(fig, out)
 
 
+def scaling_plot(runs: list[dict], out: str | Path) -> Path:
+    """Final success against parameter count: left, against critic parameters, one line per actor size;
+    right, against actor parameters, one line per critic size (means over seeds, std as error bars)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, (x, group) in zip(axes, (("critic", "actor"), ("actor", "critic")), strict=True):
+        for i, g in enumerate(sorted({r[group] for r in runs})):
+            sel = sorted((r for r in runs if r[group] == g), key=lambda r: r[x])
+            ax.errorbar([r[x] for r in sel], [r["success"].mean() for r in sel],
+                        yerr=[r["success"].std() for r in sel], marker="o", capsize=3, color=f"C{i}",
+                        label=f"{group} {g:,} params")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{x} parameters")
+        ax.set_ylabel("final evaluation success")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return save(fig, out)
+
+
 def thc_bars(scores: dict[str, tuple[float, float]], out: str | Path) -> Path:
     """THC (mean and std over values) per hyper-parameter."""
     names = list(scores)

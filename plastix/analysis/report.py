@@ -83,7 +83,7 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
                  for f in fields}
     if fields:
         plots.rank_plot({f: [json.loads(v) for v in values[f]] for f in fields}, per_field, out / "ranks.png")
-    hns_lines = _human_normalized_table(done, out, reps)
+    hns_lines = _human_normalized_table(done, out, reps) + _multitask_table(done, out)
     thc_scores = _thc_over_envs(done, fields)
     if thc_scores:
         plots.thc_bars(thc_scores, out / "thc.png")
@@ -136,6 +136,34 @@ def _human_normalized_table(done: list[dict], out: Path, reps: int) -> list[str]
     lines += ["", "| game | " + " | ".join(matrices) + " |", "|---|" + "---|" * len(matrices)]
     for j, g in enumerate(games):
         lines.append(f"| {g} | " + " | ".join(f"{m[:, j].mean():.3f}" for m in matrices.values()) + " |")
+    return lines
+
+
+def _multitask_table(done: list[dict], out: Path) -> list[str]:
+    """Over actor-critic runs with separate networks (SAC; the Meta-World scaling study): final evaluation
+    success against parameter count, split by actor and by critic size (``scaling.png``), and a table with
+    each run's last measured dormant / GraMa-inactive ratios per network (task count vs plasticity). Empty
+    unless every run counted actor and critic parameters."""
+    summaries = [_summary(Path(r["run_dir"])) for r in done]
+    if not all({"actor", "critic"} <= set(s.get("parameters", {})) for s in summaries):
+        return []
+    runs = []
+    for r, summary in zip(done, summaries, strict=True):
+        rows = read_metrics(Path(r["run_dir"]))
+        last = {k: v for row in rows for k, v in row.items() if k.startswith("activity/")}
+        runs.append({"env": summary["env"], "actor": summary["parameters"]["actor"],
+                     "critic": summary["parameters"]["critic"],
+                     "success": np.array(summary["eval_success"], float), "activity": last})
+    plots.scaling_plot(runs, out / "scaling.png")
+    ratios = sorted({k for run in runs for k in run["activity"] if k.endswith(("/dormant", "/grama"))})
+    lines = ["", "| env | actor params | critic params | eval success (mean +- std over seeds) | "
+             + " | ".join(k.removeprefix("activity/") for k in ratios) + " |",
+             "|---|---|---|---|" + "---|" * len(ratios)]
+    for run in sorted(runs, key=lambda x: (x["env"], x["actor"], x["critic"])):
+        cells = [f"{run['activity'][k]:.4f}" if k in run["activity"] else "-" for k in ratios]
+        success = f"{run['success'].mean():.3f} +- {run['success'].std():.3f}"
+        lines.append(f"| {run['env']} | {run['actor']:,} | {run['critic']:,} | {success} | "
+                     + " | ".join(cells) + " |")
     return lines
 
 

@@ -96,6 +96,8 @@ class EnvSpec:
     on_device: bool  # True: pure JAX, runs under jit; False: host-stepped (numpy)
     frame_stack: int = 0  # > 1: observations are [..., k] stacks of frames, newest last (Atari)
     frame_padding: str = "repeat"  # how the env fills a new episode's stack: repeat its first frame, or zero
+    num_tasks: int = 0  # > 0: observations end with a one-hot task id of this many entries (multi-task)
+    task_names: tuple[str, ...] = ()  # the tasks, in one-hot order (multi-task and meta-RL sets)
 
 
 # --------------------------------------------------------------------------- JAX envs

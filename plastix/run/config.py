@@ -16,6 +16,7 @@ import yaml
 from plastix.agents import AGENTS, DQNConfig, PPOConfig, SACConfig
 from plastix.envs import check_env_id, make
 from plastix.envs.atari import AtariOptions
+from plastix.envs.metaworld import MetaWorldOptions
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
 from plastix.plasticity.hook import check as check_plasticity
@@ -49,6 +50,9 @@ class RunConfig:
     atari: AtariOptions = field(default_factory=AtariOptions)
     """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
     for ALE/ and CALE/ ids."""
+    metaworld: MetaWorldOptions = field(default_factory=MetaWorldOptions)
+    """How Meta-World sets are built (task list, reward version, vector strategy, benchmark seed); only
+    for Meta-World/ ids."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters (agent ppo)."""
     dqn: DQNConfig = field(default_factory=DQNConfig)
@@ -162,11 +166,20 @@ def validate(config: RunConfig) -> RunConfig:
     if config.agent == "sac" and config.net != NetConfig():
         raise ConfigError("net: SAC's networks are set in its own section (sac.actor.*, sac.critic.*); "
                           "leave net at its defaults")
-    nets = {"net": config.net, "sac.actor": config.sac.actor, "sac.critic": config.sac.critic}
+    nets = {"net": config.net} if config.agent != "sac" else {"sac.actor": config.sac.actor,
+                                                               "sac.critic": config.sac.critic}
     for name, net in nets.items():
-        if net.moe.kind == "task":
+        if net.moe.kind != "task":
+            continue
+        if not spec.num_tasks:
+            sets = "; Meta-World's MT sets (Meta-World/MT10, ...) do" \
+                if config.env.startswith("Meta-World/") else ""
             raise ConfigError(f"{name}.moe.kind: task routing needs task ids, which {config.env} does not "
-                              f"provide; use soft, topk or expert_choice")
+                              f"provide{sets}; use soft, topk or expert_choice")
+        if net.moe.experts != spec.num_tasks:
+            raise ConfigError(f"{name}.moe.experts: task routing gives each task its own expert; "
+                              f"{config.env} has {spec.num_tasks} tasks, so set {name}.moe.experts "
+                              f"{spec.num_tasks} (got {net.moe.experts})")
     return config
 
 
@@ -208,16 +221,19 @@ def plan(config: RunConfig) -> Plan:
 
 
 def build_env(config: RunConfig) -> Any:
-    """The env ``config`` names, with its observation option (gridworlds take one) or its ALE options."""
-    atari = config.env.startswith(("ALE/", "CALE/"))
-    if atari:
-        try:
-            return make(config.env, options=config.atari)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-    if config.atari != AtariOptions():
-        raise ConfigError(f"atari: the ALE options apply to ALE/ and CALE/ ids, not {config.env}; leave them "
-                          f"at their defaults")
+    """The env ``config`` names, with its observation option (gridworlds take one), its ALE or its
+    Meta-World options."""
+    families = {"atari": (("ALE/", "CALE/"), AtariOptions(), "the ALE options"),
+                "metaworld": (("Meta-World/",), MetaWorldOptions(), "the Meta-World options")}
+    for section, (prefixes, default, what) in families.items():
+        if config.env.startswith(prefixes):
+            try:
+                return make(config.env, options=getattr(config, section))
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        if getattr(config, section) != default:
+            raise ConfigError(f"{section}: {what} apply to {' and '.join(prefixes)} ids, not {config.env}; "
+                              f"leave them at their defaults")
     if config.observation == RunConfig.observation:
         return make(config.env)
     try:
@@ -305,10 +321,26 @@ def recipe_path(name_or_path: str) -> Path:
     return path
 
 
+def _recipe_dict(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A recipe's mapping with its ``base`` recipe (if it names one) merged under it, section by section."""
+    if name_or_path in seen:
+        raise ConfigError(f"recipe: {name_or_path!r} is its own base ({' -> '.join(seen + (name_or_path,))})")
+    data = yaml.safe_load(recipe_path(name_or_path).read_text()) or {}
+    base = data.pop("base", None)
+    if base is None:
+        return data
+
+    def merge(under: dict, over: dict) -> dict:
+        return {**under, **{k: merge(under[k], v) if isinstance(v, dict) and isinstance(under.get(k), dict)
+                            else v for k, v in over.items()}}
+
+    return merge(_recipe_dict(base, seen + (name_or_path,)), data)
+
+
 def load_recipe(name_or_path: str) -> RunConfig:
     """A preset (``plastix recipes``) or a run-config YAML file as a config; fields it omits keep their
-    defaults and unknown keys are errors naming the key."""
-    return from_dict(yaml.safe_load(recipe_path(name_or_path).read_text()) or {})
+    defaults (or its ``base`` recipe's values) and unknown keys are errors naming the key."""
+    return from_dict(_recipe_dict(name_or_path))
 
 
 def save_yaml(config: RunConfig, path: Path) -> None:

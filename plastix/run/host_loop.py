@@ -83,6 +83,8 @@ class HostLoop:
             if envs is not None:
                 envs.close()
         self._train_envs, self._eval_envs = None, {}
+        if hasattr(self.env, "close"):  # a family that holds its own evaluation envs
+            self.env.close()
 
     # ------------------------------------------------------------------ runner
     def init(self, keys: jax.Array) -> Runner:
@@ -218,7 +220,10 @@ class HostLoop:
     def evaluator(self, num_episodes: int, max_steps: int = 0):
         """``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``: ``num_episodes``
         fresh envs per seed, each run until its first episode ends (or ``max_steps``; 0: the env's
-        limit), with the evaluation policy."""
+        limit), with the evaluation policy. A family with its own protocol (``env.evaluate``: Meta-World's)
+        runs it for each seed instead: ``{return, success}[seeds, tasks]`` and ``per_task``."""
+        if hasattr(self.env, "evaluate"):
+            return lambda agent_state, keys: self._benchmark_eval(agent_state, keys, num_episodes)
         max_steps = max_steps or self.env.spec.max_steps
 
         def evaluate(agent_state, keys):
@@ -244,3 +249,23 @@ class HostLoop:
             return {"return": ret, "success": success}
 
         return evaluate
+
+    def _benchmark_eval(self, agent_state: Any, keys: jax.Array, num_episodes: int) -> dict[str, Any]:
+        """The env family's own evaluation, seed by seed, with each seed's evaluation policy."""
+        m = self.env.eval_num_envs()
+        base = _env_seeds(keys, 1)[:, 0]
+        out = []
+        for s in range(self.num_seeds):
+            calls = iter(range(2**31))
+
+            def act(obs: np.ndarray, s: int = s, calls: Any = calls) -> np.ndarray:
+                batch = np.zeros((self.num_seeds, m) + obs.shape[1:], np.float32)
+                batch[s] = obs
+                step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, next(calls))
+                return np.asarray(self._act_eval(agent_state, jnp.asarray(batch), step_keys))[s]
+
+            out.append(self.env.evaluate(act, num_episodes, int(base[s])))
+        names = {k: list(out[0][k]) for k in ("return", "success")}
+        per_task = {f"{k}/{name}": [o[k][name] for o in out] for k in names for name in names[k]}
+        return {k: np.array([[o[k][name] for name in names[k]] for o in out]) for k in names} | \
+            {"per_task": per_task}

@@ -93,9 +93,12 @@ def evaluate_seeds(evaluate_fn: Any, agent_state: Any, config: RunConfig,
     """Per-seed mean return and success rate from ``evaluate_fn`` (a loop's ``evaluator``);
     ``index`` picks the evaluation keys (1: the final evaluation)."""
     keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config))
-    out = jax.device_get(evaluate_fn(agent_state, shard_seeds(keys, config.seeds)))
+    out = evaluate_fn(agent_state, shard_seeds(keys, config.seeds))
+    per_task = out.pop("per_task", {})  # a benchmark's own protocol: per-task rates, by task name
+    out = jax.device_get(out)
     return {"eval_return": [float(x) for x in out["return"].mean(1)],
-            "eval_success": [float(x) for x in out["success"].mean(1)]}
+            "eval_success": [float(x) for x in out["success"].mean(1)],
+            **{f"eval_{k}": [float(x) for x in v] for k, v in per_task.items()}}
 
 
 def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:

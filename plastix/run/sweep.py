@@ -73,7 +73,15 @@ class SweepConfig:
 def _set_field(data: dict, path: str, value: Any) -> None:
     """Set ``path`` to ``value``; a mapping set on a section merges into it (field by field), so one grid
     value can set several fields together, e.g. ``net: [{bottleneck: gap}, {bottleneck: perconv,
-    moe: {kind: soft, experts: 1}}]``."""
+    moe: {kind: soft, experts: 1}}]``; the path ``.`` merges a mapping into the whole config (values
+    that set the env and its agent settings together)."""
+    if path == ".":
+        if not isinstance(value, dict):
+            raise ValueError(f"grid: values of '.' merge into the whole config and must be mappings, got "
+                             f"{value!r}")
+        for key, sub in value.items():
+            _set_field(data, key, sub)
+        return
     node = data
     *parents, last = path.split(".")
     for key in parents:

@@ -205,6 +205,10 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
         "seeds": config.seeds, "compile_s": compile_s, "eval_episodes": config.eval_episodes,
         "eval_success": result.eval_success, "eval_return": result.eval_return,
     }
+    per_task = {k.removeprefix("eval_"): v for k, v in ev.items() if "/" in k}
+    if per_task:  # the benchmark's per-task rates (Meta-World): "success/<task>" -> per seed
+        summary["eval_per_task"] = per_task
+    summary["parameters"] = parameter_counts(agent, runner.agent)
     if config.env.startswith(("ALE/", "CALE/")) and has_reference(config.env):
         summary["human_normalized"] = [float(human_normalized(r, config.env)) for r in result.eval_return]
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -212,6 +216,12 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     if config.plasticity.metric_names or config.plasticity.reset != "none":
         activity_curves(run_dir, run_dir / "plots" / "activity.png")
     return result
+
+
+def parameter_counts(agent: Any, state: Any) -> dict[str, int]:
+    """Parameters of each of the agent's networks (one seed's), by the agent's network names."""
+    return {name: int(sum(np.prod(x.shape[1:]) for x in jax.tree.leaves(getattr(state, net.params))))
+            for name, net in agent.plastic_nets().items()}
 
 
 def train(config: RunConfig) -> TrainResult:

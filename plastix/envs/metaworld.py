@@ -213,26 +213,25 @@ class MetaWorldEnv:
         """An ML set: task ids are hidden and evaluation is on held-out test tasks."""
         return self.set_name.startswith("ML")
 
-    def _benchmark(self) -> Any:
-        mw = _require("metaworld")
-        name, seed = self.set_name, self.options.seed
-        if name in ("MT1", "ML1"):
-            return getattr(mw, name)(self.options.tasks[0], seed=seed)
-        if name == "custom-mt":
-            return None
-        return getattr(mw, name)(seed=seed)
+    def _names(self, split: str) -> tuple[str, ...]:
+        """The set's task names of ``split`` from metaworld's tables (no benchmark is built: building one
+        samples every task's parametrisations, seconds per set)."""
+        name, tables = self.set_name, _require("metaworld.env_dict")
+        if name in ("MT1", "ML1", "custom-mt"):
+            return tuple(self.options.tasks) if split == "train" or name == "ML1" else ()
+        if name.startswith("MT"):
+            return tuple(getattr(tables, f"{name}_V3")) if split == "train" else ()
+        return tuple(getattr(tables, f"{name}_V3")[split])
 
     @cached_property
     def task_names(self) -> tuple[str, ...]:
         """The training tasks in env order (one env per task in each group)."""
-        if self.set_name == "custom-mt":
-            return tuple(self.options.tasks)
-        return tuple(self._benchmark().train_classes)
+        return self._names("train")
 
     @cached_property
     def test_task_names(self) -> tuple[str, ...]:
         """ML sets: the held-out test tasks of the meta-RL protocol; () for MT sets."""
-        return tuple(self._benchmark().test_classes) if self.meta_rl else ()
+        return self._names("test")
 
     @cached_property
     def spec(self) -> EnvSpec:
@@ -253,7 +252,7 @@ class MetaWorldEnv:
         name, o = self.set_name, self.options
         common = dict(vector_strategy=o.vector, seed=o.seed, reward_function_version=o.reward_version)
         if name == "MT1":
-            return gym.make_vec("Meta-World/MT1", env_name=o.tasks[0], use_one_hot=True, **common)
+            return gym.make_vec("Meta-World/MT1", env_name=o.tasks[0], use_one_hot=True, env_id=0, **common)
         if name == "custom-mt":
             return gym.make_vec("Meta-World/custom-mt-envs", envs_list=list(o.tasks), use_one_hot=True,
                                 **common)

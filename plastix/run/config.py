@@ -157,6 +157,10 @@ def validate(config: RunConfig) -> RunConfig:
             f"agent: {config.agent} supports {', '.join(kinds)} action spaces, but env "
             f"{config.env} has a {spec.action_space.kind} action space{hint}"
         )
+    num_envs = getattr(agent_config(config), "num_envs", 0)
+    if spec.task_names and num_envs % len(spec.task_names):
+        raise ConfigError(f"{config.agent}.num_envs: {config.env} runs one env per task in each group of "
+                          f"{len(spec.task_names)}; {num_envs} is not a multiple of {len(spec.task_names)}")
     try:
         agent_cls.check(agent_config(config), spec, config.total_steps)
         check(config.net)

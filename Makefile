@@ -6,15 +6,15 @@ PIP := .venv/bin/pip
 .venv/.installed-test: pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e ".[test,control]"
+	$(PIP) install -q -e ".[test,control,metaworld]"
 	touch $@
 
 .venv/.installed-bench: .venv/.installed-test
-	$(PIP) install -q -e ".[test,control,bench]"
+	$(PIP) install -q -e ".[test,control,metaworld,bench]"
 	touch $@
 
 .venv/.installed-all: .venv/.installed-test
-	$(PIP) install -q -e ".[test,control,bench,ray]"
+	$(PIP) install -q -e ".[test,control,metaworld,bench,ray]"
 	touch $@
 
 # Dopamine's JAX DQN (the reference of bench/atari_throughput.py) needs TensorFlow and a

@@ -2,6 +2,9 @@
 
 One iteration: the loop collects ``num_envs x num_steps`` transitions with `PPO.act`, then `PPO.learn`
 computes GAE and runs ``update_epochs`` epochs of ``num_minibatches`` clipped-objective steps.
+With ``critic_epochs`` set apart (decoupled PPO, as in the actor / critic representation study: actor 1
+epoch, critic 9 per rollout) the two networks have their own Adam states, the first ``min`` of the two
+counts of epochs update both and the rest only the network with more.
 Truncated episodes bootstrap from the value of their final observation (``bootstrap_truncated``);
 terminated ones do not.
 """
@@ -33,7 +36,10 @@ class PPOConfig:
     num_steps: int = 128
     """Steps per environment in each rollout."""
     update_epochs: int = 1
-    """Passes over each rollout."""
+    """Passes over each rollout (the actor's, when critic_epochs differs)."""
+    critic_epochs: int = 0
+    """Passes of the value loss over each rollout; 0: update_epochs. Another count decouples the two
+    (needs net.shared none): actor and critic then keep separate Adam states and gradient clips."""
     num_minibatches: int = 8
     """Minibatches per epoch; must divide num_envs * num_steps."""
     lr: float = 2.5e-4
@@ -111,6 +117,9 @@ def check(config: PPOConfig, prefix: str = "ppo.") -> None:
     for n in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "lr", "max_grad_norm"):
         if getattr(config, n) <= 0:
             raise ValueError(f"{prefix}{n}: must be positive, got {getattr(config, n)!r}")
+    if config.critic_epochs < 0:
+        raise ValueError(f"{prefix}critic_epochs: must be >= 0 (0: update_epochs), got "
+                         f"{config.critic_epochs}")
     if config.batch_size % config.num_minibatches:
         raise ValueError(f"{prefix}num_minibatches: {config.num_minibatches} must divide num_envs * "
                          f"num_steps = {config.batch_size}")
@@ -143,15 +152,19 @@ class PPO:
         self.continuous = spec.action_space.kind == "continuous"
         self.num_actions = int(spec.action_space.shape[0]) if self.continuous else spec.action_space.n
         self.network = ActorCritic(self.net, self.num_actions, gaussian=self.continuous)
-        grad_steps = max(1, num_updates * config.update_epochs * config.num_minibatches)
-        lr = (
-            optax.linear_schedule(config.lr, 0.0, grad_steps) if config.anneal_lr else config.lr
-        )
+        self.critic_epochs = config.critic_epochs or config.update_epochs
+        self.decoupled = self.critic_epochs != config.update_epochs
+        self.tx = self._optimiser(num_updates, config.update_epochs)
+        self.critic_tx = self._optimiser(num_updates, self.critic_epochs) if self.decoupled else None
+
+    def _optimiser(self, num_updates: int, epochs: int) -> optax.GradientTransformation:
+        c = self.config
+        grad_steps = max(1, num_updates * epochs * c.num_minibatches)
+        lr = optax.linear_schedule(c.lr, 0.0, grad_steps) if c.anneal_lr else c.lr
         # flatten: one fused update over a raveled parameter vector instead of a few ops per leaf,
         # which is most of an update's cost on CPU for networks this small.
-        self.tx = optax.flatten(
-            optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5))
-        )
+        return optax.flatten(optax.chain(optax.clip_by_global_norm(c.max_grad_norm),
+                                         optax.adam(lr, eps=1e-5)))
 
     @staticmethod
     def env_steps(config: PPOConfig) -> int:
@@ -169,7 +182,9 @@ class PPO:
     def init(self, key: jax.Array) -> AgentState:
         dummy = jnp.zeros((1,) + tuple(self.spec.observation_space.shape), self.spec.observation_space.dtype)
         params = self.network.init(key, dummy)["params"]
-        return AgentState(params, self.tx.init(params), jnp.zeros((), jnp.int32))
+        opt_state = (self.tx.init(params), self.critic_tx.init(params)) if self.decoupled \
+            else self.tx.init(params)
+        return AgentState(params, opt_state, jnp.zeros((), jnp.int32))
 
     def log_prob(self, policy: jax.Array, action: jax.Array) -> jax.Array:
         """Log-probability of ``action`` under the policy output of `apply`."""
@@ -289,22 +304,46 @@ class PPO:
         data = self.loss_batch(state, rollout)
         grad_fn = jax.grad(self.loss, has_aux=True)
 
-        def minibatch_step(carry, batch):
+        def minibatch_step(carry, batch, parts=("actor", "critic")):
             params, opt_state = carry
             grads, aux = grad_fn(params, batch)
-            updates, opt_state = self.tx.update(grads, opt_state, params)
             aux["grad_norm"] = optax.global_norm(grads)
-            return (optax.apply_updates(params, updates), opt_state), aux
+            if not self.decoupled:
+                updates, opt_state = self.tx.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), aux
+            # separate networks: each optimiser sees its network's gradient (zeros elsewhere, so its
+            # moments there stay zero and it never moves the other network)
+            states = dict(zip(("actor", "critic"), opt_state, strict=True))
+            new = params
+            for part, tx in (("actor", self.tx), ("critic", self.critic_tx)):
+                if part in parts:
+                    updates, states[part] = tx.update(self.only(part, grads), states[part], params)
+                    new = optax.apply_updates(new, updates)
+            return (new, (states["actor"], states["critic"])), aux
 
-        def epoch(carry, k):
-            perm = jax.random.permutation(k, c.batch_size)
-            shuffled = jax.tree.map(
-                lambda x: x[perm].reshape((c.num_minibatches, -1) + x.shape[1:]), data
-            )
-            return jax.lax.scan(minibatch_step, carry, shuffled)
+        def epochs(carry, keys, parts):
+            def epoch(carry, k):
+                perm = jax.random.permutation(k, c.batch_size)
+                shuffled = jax.tree.map(
+                    lambda x: x[perm].reshape((c.num_minibatches, -1) + x.shape[1:]), data
+                )
+                return jax.lax.scan(lambda cr, b: minibatch_step(cr, b, parts), carry, shuffled)
 
-        (params, opt_state), aux = jax.lax.scan(
-            epoch, (state.params, state.opt_state), jax.random.split(key, c.update_epochs)
-        )
+            return jax.lax.scan(epoch, carry, keys)
+
+        keys = jax.random.split(key, max(c.update_epochs, self.critic_epochs))
+        both = min(c.update_epochs, self.critic_epochs)
+        carry, aux = epochs((state.params, state.opt_state), keys[:both], ("actor", "critic"))
+        if self.decoupled:  # the network with more epochs goes on alone
+            longer = "actor" if c.update_epochs > self.critic_epochs else "critic"
+            carry, more = epochs(carry, keys[both:], (longer,))
+            aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, more)
         metrics = jax.tree.map(jnp.mean, aux)
-        return AgentState(params, opt_state, state.step + 1), metrics
+        return AgentState(*carry, state.step + 1), metrics
+
+    def only(self, part: str, tree: Any) -> Any:
+        """``tree`` (shaped like the parameters) with the other network's leaves zeroed: top-level
+        modules ``critic_*`` are the critic, everything else (``actor_*``, the Gaussian's ``log_std``) the
+        actor."""
+        return {k: jax.tree.map(jnp.zeros_like, v) if k.startswith("critic") != (part == "critic") else v
+                for k, v in tree.items()}

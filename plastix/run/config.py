@@ -167,6 +167,11 @@ def validate(config: RunConfig) -> RunConfig:
         check_plasticity(config.plasticity)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if config.agent == "ppo" and config.ppo.critic_epochs not in (0, config.ppo.update_epochs) \
+            and config.net.shared != "none":
+        raise ConfigError(f"ppo.critic_epochs: {config.ppo.critic_epochs} critic epochs against "
+                          f"{config.ppo.update_epochs} actor epochs need separate networks, but net.shared "
+                          f"is {config.net.shared!r}; set net.shared none, or critic_epochs 0")
     if config.agent == "sac" and config.net != NetConfig():
         raise ConfigError("net: SAC's networks are set in its own section (sac.actor.*, sac.critic.*); "
                           "leave net at its defaults")

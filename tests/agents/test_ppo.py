@@ -3,9 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
 
 from plastix.agents.ppo import PPO, PPOConfig, Rollout, gae
 from plastix.envs.api import Box, Discrete, EnvSpec
+from plastix.nets.build import NetConfig
+from plastix.run.config import ConfigError, RunConfig, validate
 
 SPEC = EnvSpec("toy", Box(0, 1, (2,)), Discrete(3), 10, True)
 
@@ -118,3 +123,45 @@ def test_gaussian_policy_log_prob_entropy_and_loss_by_hand():
     sample, _ = agent.act(state, jnp.zeros((4096, 2)), jax.random.PRNGKey(1))
     np.testing.assert_allclose(np.asarray(sample).mean(0), [0.5, -1.0], atol=0.1)
     np.testing.assert_allclose(np.asarray(sample).std(0), [std, std], rtol=0.05)
+
+
+def _adam_states(opt_state):
+    return [n for n in jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, optax.ScaleByAdamState))
+            if isinstance(n, optax.ScaleByAdamState)]
+
+
+def test_decoupled_epochs_count_optimiser_steps_per_network():
+    """Actor 1 epoch, critic 3, 2 minibatches: the actor's Adam steps twice, the critic's six times, and
+    neither optimiser ever holds moments of (or moves) the other network."""
+    cfg = PPOConfig(num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1, critic_epochs=3)
+    agent = PPO(SPEC, cfg, num_updates=1, net=NetConfig(hidden=(8,), shared="none"))
+    state = agent.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(0)
+    z = jnp.zeros((4, 2))
+    rollout = Rollout(obs=jnp.asarray(rng.uniform(size=(4, 2, 2)), jnp.float32),
+                      action=jnp.asarray(rng.integers(0, 3, (4, 2)), jnp.int32),
+                      reward=jnp.asarray(rng.normal(size=(4, 2)), jnp.float32), terminated=z > 0,
+                      truncated=z > 0, final_obs=jnp.zeros((4, 2, 2)), log_prob=z - 1.1, value=z,
+                      last_obs=jnp.zeros((2, 2)))
+    new, _ = agent.update(state, rollout, jax.random.PRNGKey(1))
+    actor_adam, critic_adam = (_adam_states(s)[0] for s in new.opt_state)
+    assert int(actor_adam.count) == 1 * 2 and int(critic_adam.count) == 3 * 2
+    critic_mask, _ = ravel_pytree(agent.only("critic", jax.tree.map(jnp.ones_like, state.params)))
+    critic_mask = np.asarray(critic_mask, bool)
+    assert np.all(np.asarray(actor_adam.mu)[critic_mask] == 0) and np.any(np.asarray(actor_adam.mu) != 0)
+    assert np.all(np.asarray(critic_adam.mu)[~critic_mask] == 0) and np.any(np.asarray(critic_adam.mu) != 0)
+    moved = np.asarray(ravel_pytree(new.params)[0] != ravel_pytree(state.params)[0])
+    assert moved[critic_mask].any() and moved[~critic_mask].any()
+    # the coupled default: one optimiser, update_epochs x minibatches steps
+    coupled = PPO(SPEC, PPOConfig(num_envs=2, num_steps=4, num_minibatches=2, update_epochs=3),
+                  num_updates=1, net=NetConfig(hidden=(8,), shared="none"))
+    out, _ = coupled.update(coupled.init(jax.random.PRNGKey(0)), rollout, jax.random.PRNGKey(1))
+    assert [int(a.count) for a in _adam_states(out.opt_state)] == [6]
+
+
+def test_decoupled_epochs_need_separate_networks():
+    config = RunConfig(ppo=PPOConfig(update_epochs=1, critic_epochs=9), net=NetConfig(shared="all"))
+    with pytest.raises(ConfigError, match="ppo.critic_epochs: 9 critic epochs .* net.shared is 'all'"):
+        validate(config)
+    with pytest.raises(ConfigError, match="ppo.critic_epochs: must be >= 0"):
+        validate(RunConfig(ppo=PPOConfig(critic_epochs=-1)))

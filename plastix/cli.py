@@ -341,35 +341,30 @@ def analyze_command(argv: list[str]) -> int:
     if not argv or argv[0] != "representations":
         print("usage: plastix analyze RUN_OR_SWEEP_DIR\n"
               "       plastix analyze RUN_DIR RUN_DIR [...]   (runs side by side)\n"
-              "       plastix analyze representations RUN_DIR [--samples N] [--seed-index I]\n"
+              "       plastix analyze representations RUN_DIR [RUN_DIR ...] [--samples N]\n"
               "       plastix analyze thc FILE", file=sys.stdout if argv else sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     parser = argparse.ArgumentParser(prog="plastix analyze representations",
                                      description="Mutual information of the actor's and the critic's "
-                                                 "latents with action, return, next latent and layout.")
-    parser.add_argument("run_dir")
-    parser.add_argument("--samples", type=int, default=2000)
-    parser.add_argument("--seed-index", type=int, default=0, help="which of the run's seeds")
+                                                 "latents with action, return, dynamics and layout, every "
+                                                 "seed, with bootstrap intervals; several runs side by side.")
+    parser.add_argument("run_dirs", nargs="+")
+    parser.add_argument("--samples", type=int, default=4096, help="samples per estimate (per seed)")
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--k", type=int, default=3)
     args = parser.parse_args(argv[1:])
-    from plastix.analysis.representation import analyze
+    from plastix.analysis.representation import compare
     from plastix.run.checkpoint import ResumeError
 
     try:
-        results = analyze(args.run_dir, args.seed_index, args.envs, args.steps, args.samples, args.k)
+        path = compare(args.run_dirs, num_envs=args.envs, num_steps=args.steps, samples=args.samples,
+                       k=args.k)
     except (ResumeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = Table(title=f"representations of {args.run_dir}")
-    keys = sorted({k for r in results.values() for k in r})
-    table.add_column("latent")
-    for key in keys:
-        table.add_column(key, justify="right")
-    for name, r in results.items():
-        table.add_row(name, *(f"{r[k]:.3f}" if k in r else "-" for k in keys))
-    Console().print(table)
+    print(path.read_text())  # markdown: every column named in full, no truncation
+    print(f"figure and table in {path.parent}; per-run results in each run's representations.json")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,18 +14,24 @@ import numpy as np  # noqa: E402
 from plastix.run.plots import mean_ci, save  # noqa: E402
 
 
-def representation_bars(results: dict[str, dict[str, float]], out: str | Path, title: str = "") -> Path:
-    """Mutual information (nats) of the actor's and the critic's latents with each target."""
-    keys = sorted({k for r in results.values() for k in r if k.startswith("mi/")})
-    fig, ax = plt.subplots(figsize=(1.6 * len(keys) + 2, 3.6))
-    width = 0.8 / max(len(results), 1)
-    for i, (name, r) in enumerate(results.items()):
-        ax.bar(np.arange(len(keys)) + i * width, [r.get(k, np.nan) for k in keys], width, label=name)
-    ax.set_xticks(np.arange(len(keys)) + width * (len(results) - 1) / 2, [k[3:] for k in keys])
+def representation_bars(runs: dict[str, dict[str, Any]], out: str | Path) -> Path:
+    """Mutual information (nats) of each run's actor and critic latents with each target: means over
+    seeds with 95% bootstrap intervals (``runs``: label -> `representation.summarise` output)."""
+    bars = [(f"{label}: {latent}" if len(runs) > 1 else latent, s["mean"][latent], s["ci"][latent])
+            for label, s in runs.items() for latent in s["mean"]]
+    keys = sorted({k for _, m, _ in bars for k in m if k.startswith("mi/")})
+    fig, ax = plt.subplots(figsize=(1.9 * len(keys) + 2, 3.8))
+    width = 0.8 / max(len(bars), 1)
+    for i, (name, m, ci) in enumerate(bars):
+        x = np.arange(len(keys)) + i * width
+        y = np.array([m.get(k, np.nan) for k in keys])
+        err = np.array([[y[j] - ci[k][0], ci[k][1] - y[j]] if k in ci else [0, 0]
+                        for j, k in enumerate(keys)])
+        ax.bar(x, y, width, yerr=err.T, capsize=2, label=name, color=f"C{i}")
+    ax.set_xticks(np.arange(len(keys)) + width * (len(bars) - 1) / 2, [k[3:] for k in keys], fontsize=8)
     ax.set_ylabel("mutual information (nats, k-NN)")
-    ax.legend()
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
-    ax.set_title(title)
     return save(fig, out)
 
 

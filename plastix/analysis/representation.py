@@ -25,6 +25,8 @@ import optax
 from scipy.special import digamma
 
 from plastix.analysis.plots import representation_bars
+from plastix.analysis.stats import interval_estimates
+from plastix.analysis.stats import mean as stats_mean
 from plastix.run.checkpoint import ResumeError
 from plastix.run.load import load
 
@@ -211,18 +213,13 @@ def latents(network: Any, params: Any, obs: jax.Array, batch: int = 1024) -> dic
     return {"actor": out["actor_torso"], "critic": out["critic_torso"]}
 
 
-def analyze(run_dir: str | Path, seed_index: int = 0, num_envs: int = 64, num_steps: int = 256,
-            samples: int = 2000, k: int = 3, key: int = 0) -> dict[str, dict[str, float]]:
-    """From a run's last checkpoint: roll out, and measure what the actor's and the critic's latents
-    hold about the action, the return, the next latent and the layout. Writes
-    ``representations.json`` and ``plots/representations.png`` in the run directory."""
-    run = load(run_dir)
-    run_dir, config, env, agent = run.run_dir, run.config, run.env, run.agent
-    if not hasattr(agent, "network") or config.agent != "ppo":
-        raise ResumeError(f"analyze representations: needs an actor-critic run (ppo); {run_dir} is "
-                          f"{config.agent}")
+def _seed_results(run: Any, seed_index: int, num_envs: int, num_steps: int, samples: int, k: int,
+                  key: int) -> dict[str, dict[str, float]]:
+    """One seed's latents from its parameters, on a rollout of its own policy."""
+    config, env, agent = run.config, run.env, run.agent
     params = jax.tree.map(lambda x: x[seed_index], jax.device_get(run.runner.agent.params))
-    data = jax.tree.map(np.asarray, collect(agent, params, env, jax.random.PRNGKey(key), num_envs, num_steps))
+    data = jax.tree.map(np.asarray, collect(agent, params, env, jax.random.PRNGKey(key + seed_index),
+                                            num_envs, num_steps))
     t, n = data["done"].shape
     returns, complete = discounted_returns(data["reward"], data["done"], config.ppo.gamma)
     flat_obs = data["obs"].reshape((t * n,) + data["obs"].shape[2:])
@@ -232,17 +229,80 @@ def analyze(run_dir: str | Path, seed_index: int = 0, num_envs: int = 64, num_st
     valid[-1] = False
     valid &= ~data["done"]
     ts, ns = np.nonzero(valid)
-    pick = np.random.default_rng(key).permutation(len(ts))[:samples]
+    pick = np.random.default_rng(key + seed_index).permutation(len(ts))[:samples]
     ts, ns = ts[pick], ns[pick]
     _, layout_ids = np.unique(data["layout"][ts, ns], return_inverse=True)
     results = {}
     for name, z in lat.items():
-        targets = {"action": data["action"][ts, ns], "return": returns[ts, ns],
-                   "next_latent": z[ts + 1, ns], "layout": layout_ids}
+        action = data["action"][ts, ns]
+        targets = {"action": action, "return": returns[ts, ns], "next_latent": z[ts + 1, ns],
+                   "layout": layout_ids}
         if len(np.unique(layout_ids)) < 2:
             targets.pop("layout")
         results[name] = information(z[ts, ns], targets, k)
-    (run_dir / "representations.json").write_text(json.dumps(
-        {"samples": int(len(ts)), "k": k, "seed_index": seed_index, "results": results}, indent=2))
-    representation_bars(results, run_dir / "plots" / "representations.png", title=run_dir.name)
+        # the dynamics term ((Z_t, Z_t+1); A_t): what a transition in latent space says about the action
+        results[name]["mi/transition_action"] = ross(np.concatenate([z[ts, ns], z[ts + 1, ns]], 1), action, k)
+    results["samples"] = {"count": float(len(ts))}
     return results
+
+
+def analyze(run_dir: str | Path, num_envs: int = 64, num_steps: int = 256, samples: int = 4096, k: int = 3,
+            key: int = 0, reps: int = 2000) -> dict[str, Any]:
+    """From a run's last checkpoint, for every seed: roll out its policy and measure what the actor's and
+    the critic's latents hold about the action, the return, the next latent (dynamics: ``(Z_t; Z_t+1)``
+    and ``((Z_t, Z_t+1); A_t)``) and the layout; then the mean over seeds with a 95% bootstrap interval.
+    Writes ``representations.json`` and ``plots/representations.png`` in the run directory."""
+    run = load(run_dir)
+    run.loop.close()
+    if not hasattr(run.agent, "network") or run.config.agent != "ppo":
+        raise ResumeError(f"analyze representations: needs an actor-critic run (ppo); {run.run_dir} is "
+                          f"{run.config.agent}")
+    per_seed = [_seed_results(run, i, num_envs, num_steps, samples, k, key) for i in range(run.config.seeds)]
+    counts = [r.pop("samples")["count"] for r in per_seed]
+    summary = summarise(per_seed, reps)
+    out = {"samples_per_seed": [int(c) for c in counts], "k": k, "seeds": run.config.seeds,
+           "shared": run.config.net.shared, **summary, "per_seed": per_seed}
+    (run.run_dir / "representations.json").write_text(json.dumps(out, indent=2))
+    representation_bars({run.run_dir.name: summary}, run.run_dir / "plots" / "representations.png")
+    return out
+
+
+def summarise(per_seed: list[dict[str, dict[str, float]]], reps: int = 2000) -> dict[str, Any]:
+    """Mean over seeds of every latent's metrics with 95% percentile-bootstrap intervals over seeds:
+    ``{"mean": {latent: {metric: m}}, "ci": {latent: {metric: [lo, hi]}}}``."""
+    means: dict[str, dict[str, float]] = {}
+    cis: dict[str, dict[str, list[float]]] = {}
+    for latent in per_seed[0]:
+        scores = {m: np.array([[r[latent][m]] for r in per_seed]) for m in per_seed[0][latent]}
+        points, intervals = interval_estimates(scores, stats_mean, reps=reps)
+        means[latent], cis[latent] = points, {m: list(v) for m, v in intervals.items()}
+    return {"mean": means, "ci": cis}
+
+
+def table(runs: dict[str, dict[str, Any]]) -> str:
+    """A markdown table, one row per run and latent, every metric's mean [95% CI] over seeds."""
+    keys = sorted({k for s in runs.values() for m in s["mean"].values() for k in m})
+    lines = ["| run | latent | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for label, s in runs.items():
+        for latent, m in s["mean"].items():
+            ci = s["ci"][latent]
+            cells = [f"{m[k]:.3f} [{ci[k][0]:.3f}, {ci[k][1]:.3f}]" if k in m else "-" for k in keys]
+            lines.append(f"| {label} | {latent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(run_dirs: list[str | Path], out: str | Path | None = None, **kwargs: Any) -> Path:
+    """`analyze` each run (every seed), then one figure and one table of all of them side by side (shared vs
+    decoupled, actor vs critic) in ``out`` (default ``<parent of the first run>/compare``)."""
+    dirs = [Path(d) for d in run_dirs]
+    runs = {}
+    for d in dirs:
+        result = analyze(d, **kwargs)
+        runs[d.name] = {"mean": result["mean"], "ci": result["ci"]}
+    out = Path(out) if out is not None else dirs[0].parent / "compare"
+    out.mkdir(parents=True, exist_ok=True)
+    representation_bars(runs, out / "representations.png")
+    path = out / "representations.md"
+    path.write_text(table(runs))
+    return path
+

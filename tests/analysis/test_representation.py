@@ -57,14 +57,23 @@ def test_discounted_returns():
 def test_analyze_representations_from_a_run(tmp_path):
     from plastix.cli import analyze_command, train_command
 
-    args = ["--env", "MiniGrid-Empty-5x5-v0", "--total-steps", "16384", "--seeds", "1", "--log-every",
+    args = ["--env", "MiniGrid-Empty-5x5-v0", "--total-steps", "16384", "--seeds", "2", "--log-every",
             "16384", "--eval-episodes", "4", "--no-progress", "--out-dir", str(tmp_path), "--name", "r"]
     assert train_command(args) == 0
     assert analyze_command(["representations", str(tmp_path / "r"), "--samples", "400", "--envs", "16",
                             "--steps", "128"]) == 0
     out = json.loads((tmp_path / "r" / "representations.json").read_text())
+    assert len(out["per_seed"]) == 2 and len(out["samples_per_seed"]) == 2
     for latent in ("actor", "critic"):
-        r = out["results"][latent]
-        assert {"mi/action", "mi/return", "mi/next_latent", "probe_acc/action"} <= set(r)
-        assert all(np.isfinite(v) and v >= 0 for v in r.values())
+        seeds = [r[latent] for r in out["per_seed"]]
+        assert {"mi/action", "mi/return", "mi/next_latent", "mi/transition_action", "probe_acc/action"} <= \
+            set(seeds[0])
+        assert all(np.isfinite(v) for r in seeds for v in r.values())
+        assert all(v >= 0 for r in seeds for k, v in r.items() if k.startswith("mi/"))
+        for metric, m in out["mean"][latent].items():  # the mean over seeds, inside its interval
+            np.testing.assert_allclose(m, np.mean([r[metric] for r in seeds]))
+            lo, hi = out["ci"][latent][metric]
+            assert lo - 1e-9 <= m <= hi + 1e-9
     assert (tmp_path / "r" / "plots" / "representations.png").stat().st_size > 0
+    table = (tmp_path / "compare" / "representations.md").read_text()
+    assert "mi/transition_action" in table and "| r | actor |" in table

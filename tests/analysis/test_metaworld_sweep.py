@@ -50,7 +50,8 @@ def test_sweep_over_widths_gets_success_against_parameters(tmp_path):
             index.add(run_hash(overrides), overrides, run_dir)
             index.mark(run_hash(overrides), "done")
             expected.append(f"| Meta-World/MT10 | {params['actor']:,} | {params['critic']:,} | "
-                            f"{np.mean(success):.3f} +- {np.std(success):.3f} | {0.01 * actor / critic:.4f} |")
+                            f"{np.mean(success):.3f} +- {np.std(success):.3f} | "
+                            f"{0.01 * actor / critic:.4f} |")
     text = analyze_sweep(tmp_path, reps=100).read_text()
     assert (tmp_path / "analysis" / "scaling.png").stat().st_size > 0
     assert "critic/dormant" in text and all(line in text for line in expected)

@@ -28,7 +28,7 @@ from flax import struct
 
 from plastix import replay as replay_lib
 from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
-from plastix.envs.api import EnvSpec
+from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
 from plastix.nets.moe import LOSSES, MOE_STATS, routing_metrics
@@ -236,7 +236,7 @@ class DQN:
     def init(self, key: jax.Array) -> DQNState:
         k_params, k_noise = jax.random.split(key)
         dummy = self._example()
-        params = self.network.init({"params": k_params, "noise": k_noise}, dummy)["params"]
+        params = self.network.init({"params": k_params, "noise": k_noise}, dummy, self.task(dummy))["params"]
         action = jnp.zeros((), jnp.int32)
         return DQNState(params, params, self.tx.init(params), self.replay.init(dummy[0], action),
                         jnp.zeros((), jnp.int32))
@@ -259,7 +259,7 @@ class DQN:
     def plastic_nets(self) -> dict[str, PlasticNet]:
         loss = lambda state, params, batch: self.loss(params, state.target_params, batch,  # noqa: E731
                                                       jax.random.PRNGKey(0))
-        return {"online": PlasticNet(self.network, loss, (self._example(), None, True),
+        return {"online": PlasticNet(self.network, loss, (self._example(), self.task(self._example()), True),
                                      targets=("target_params",))}
 
     def probe_batch(self, state: DQNState, transitions: Transitions, last_obs: Any, key: jax.Array,
@@ -270,22 +270,28 @@ class DQN:
     def _example(self) -> jax.Array:
         return jnp.zeros((1,) + tuple(self.spec.observation_space.shape), self.spec.observation_space.dtype)
 
+    def task(self, obs: jax.Array) -> jax.Array | None:
+        """Task ids from the observations (multi-task envs; task-routed experts read them), else None."""
+        return task_ids(obs, self.spec)
+
     def q_values(self, params: Any, obs: jax.Array, key: jax.Array, deterministic: bool = False) -> jax.Array:
-        out = neurons.apply(self.network, params, obs, deterministic=deterministic, rngs={"noise": key})
+        out = neurons.apply(self.network, params, obs, self.task(obs), deterministic=deterministic,
+                            rngs={"noise": key})
         return out[0] if self.config.distributional else out
 
     def loss(self, params: Any, target_params: Any, batch: dict, key: jax.Array):
         """Importance-weighted TD loss on a replay batch; ``aux`` holds the new priorities."""
         c = self.config
         k_online, k_target, k_next = jax.random.split(key, 3)
-        out, extra = neurons.apply(self.network, params, batch["obs"], rngs={"noise": k_online},
+        out, extra = neurons.apply(self.network, params, batch["obs"], self.task(batch["obs"]),
+                                   rngs={"noise": k_online},
                                    mutable=[LOSSES, MOE_STATS])
         target_out = self.network.apply({"params": target_params}, batch["next_obs"],
-                                        rngs={"noise": k_target})
+                                        self.task(batch["next_obs"]), rngs={"noise": k_target})
         rows = jnp.arange(batch["action"].shape[0])
         a = batch["action"]
         online_next = lambda: self.network.apply({"params": params}, batch["next_obs"],  # noqa: E731
-                                                 rngs={"noise": k_next})
+                                                 self.task(batch["next_obs"]), rngs={"noise": k_next})
         if c.distributional:
             q_pick = online_next()[0] if c.double else target_out[0]
             target = jax.lax.stop_gradient(

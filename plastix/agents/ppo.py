@@ -21,7 +21,7 @@ import optax
 from flax import struct
 
 from plastix.agents.api import PlasticNet, Transitions
-from plastix.envs.api import EnvSpec
+from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import ActorCritic, NetConfig
 from plastix.nets.moe import LOSSES, MOE_STATS, routing_metrics
@@ -177,11 +177,11 @@ class PPO:
 
     def apply(self, params: Any, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``(policy, value)`` for a batch of observations (logits, or a Gaussian's ``[mean, log_std]``)."""
-        return neurons.apply(self.network, params, obs)
+        return neurons.apply(self.network, params, obs, task_ids(obs, self.spec))
 
     def init(self, key: jax.Array) -> AgentState:
         dummy = jnp.zeros((1,) + tuple(self.spec.observation_space.shape), self.spec.observation_space.dtype)
-        params = self.network.init(key, dummy)["params"]
+        params = self.network.init(key, dummy, task_ids(dummy, self.spec))["params"]
         opt_state = (self.tx.init(params), self.critic_tx.init(params)) if self.decoupled \
             else self.tx.init(params)
         return AgentState(params, opt_state, jnp.zeros((), jnp.int32))
@@ -217,6 +217,7 @@ class PPO:
         """Clipped surrogate + (clipped) value loss - entropy bonus on one minibatch."""
         c = self.config
         (policy, value), extra = neurons.apply(self.network, params, batch["obs"],
+                                               task_ids(batch["obs"], self.spec),
                                                mutable=[LOSSES, MOE_STATS])
         log_prob = self.log_prob(policy, batch["action"])
         log_ratio = log_prob - batch["log_prob"]
@@ -282,7 +283,7 @@ class PPO:
         space = self.spec.observation_space
         example = jnp.zeros((1,) + tuple(space.shape), space.dtype)
         loss = lambda state, p, batch: self.loss(p, batch)  # noqa: E731
-        return {"actor_critic": PlasticNet(self.network, loss, (example,))}
+        return {"actor_critic": PlasticNet(self.network, loss, (example, task_ids(example, self.spec)))}
 
     def rollout(self, transitions: Transitions, last_obs: jax.Array) -> Rollout:
         t = transitions

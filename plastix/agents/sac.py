@@ -32,7 +32,7 @@ from flax import struct
 
 from plastix import replay as replay_lib
 from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
-from plastix.envs.api import EnvSpec
+from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, SACActor, SACCritic
 from plastix.nets.build import check as check_net
@@ -255,7 +255,7 @@ class SAC:
 
     def task_of(self, obs: jax.Array) -> jax.Array | None:
         """Task ids from the observations' trailing one-hot (multi-task envs), else None."""
-        return jnp.argmax(obs[..., -self.num_tasks:], -1) if self.num_tasks else None
+        return task_ids(obs, self.spec)
 
     def alpha(self, log_alpha: jax.Array, task: jax.Array | None) -> jax.Array:
         """The temperature of each sample: its task's with ``task_temperature``, else the one."""

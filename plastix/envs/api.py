@@ -100,6 +100,16 @@ class EnvSpec:
     task_names: tuple[str, ...] = ()  # the tasks, in one-hot order (multi-task and meta-RL sets)
 
 
+def task_ids(obs: jax.Array, spec: EnvSpec) -> jax.Array | None:
+    """Task ids from observations whose last axis ends with a task one-hot (`EnvSpec.num_tasks`); for
+    images the one-hot is constant over the image, read at its first pixel. None without task ids."""
+    k = spec.num_tasks
+    if not k:
+        return None
+    rank = len(spec.observation_space.shape)
+    return jnp.argmax(obs[(...,) + (0,) * (rank - 1) + (slice(-k, None),)], -1)
+
+
 # --------------------------------------------------------------------------- JAX envs
 class Env(abc.ABC):
     """Base class of pure JAX environments; subclasses implement `reset_env`, `step_env`, `observe`."""

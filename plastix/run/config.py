@@ -16,6 +16,7 @@ import yaml
 from plastix.agents import AGENTS, DQNConfig, PPOConfig, SACConfig
 from plastix.envs import check_env_id, make
 from plastix.envs.atari import AtariOptions
+from plastix.envs.grid.taskmix import TASKMIX_ID, TaskMixOptions
 from plastix.envs.metaworld import MetaWorldOptions
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
@@ -50,6 +51,9 @@ class RunConfig:
     atari: AtariOptions = field(default_factory=AtariOptions)
     """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
     for ALE/ and CALE/ ids."""
+    taskmix: TaskMixOptions = field(default_factory=TaskMixOptions)
+    """The gridworlds of MiniGrid-TaskMix-v0 (multi-task or continual) and whether the observation holds
+    the task id; only for that id."""
     metaworld: MetaWorldOptions = field(default_factory=MetaWorldOptions)
     """How Meta-World sets are built (task list, reward version, vector strategy, benchmark seed); only
     for Meta-World/ ids."""
@@ -158,6 +162,12 @@ def validate(config: RunConfig) -> RunConfig:
             f"{config.env} has a {spec.action_space.kind} action space{hint}"
         )
     num_envs = getattr(agent_config(config), "num_envs", 0)
+    every = config.taskmix.switch_every
+    if every and every * num_envs >= config.total_steps:
+        raise ConfigError(f"taskmix.switch_every: the task would switch after {every:,} steps of each env, "
+                          f"but the budget gives each of the {num_envs} envs "
+                          f"{config.total_steps // num_envs:,} steps (total_steps {config.total_steps:,}); "
+                          f"the schedule never switches")
     if spec.task_names and num_envs % len(spec.task_names):
         raise ConfigError(f"{config.agent}.num_envs: {config.env} runs one env per task in each group of "
                           f"{len(spec.task_names)}; {num_envs} is not a multiple of {len(spec.task_names)}")
@@ -233,11 +243,13 @@ def build_env(config: RunConfig) -> Any:
     """The env ``config`` names, with its observation option (gridworlds take one), its ALE or its
     Meta-World options."""
     families = {"atari": (("ALE/", "CALE/"), AtariOptions(), "the ALE options"),
-                "metaworld": (("Meta-World/",), MetaWorldOptions(), "the Meta-World options")}
+                "metaworld": (("Meta-World/",), MetaWorldOptions(), "the Meta-World options"),
+                "taskmix": ((TASKMIX_ID,), TaskMixOptions(), "the task-mix options")}
     for section, (prefixes, default, what) in families.items():
         if config.env.startswith(prefixes):
+            extra = {"observation": config.observation} if section == "taskmix" else {}
             try:
-                return make(config.env, options=getattr(config, section))
+                return make(config.env, options=getattr(config, section), **extra)
             except ValueError as err:
                 raise ConfigError(str(err)) from None
         if getattr(config, section) != default:

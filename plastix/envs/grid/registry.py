@@ -24,6 +24,7 @@ from plastix.envs.grid.layouts import (
     redbluedoors,
     unlock,
 )
+from plastix.envs.grid.taskmix import TASKMIX_ID, make_taskmix
 
 FAMILIES = (empty, doorkey, lavagap, distshift, fourrooms, crossing, dynamic_obstacles, gotodoor,
             redbluedoors, gotoobject, fetch, memory, putnear, playground, unlock, keycorridor, multiroom,
@@ -34,3 +35,4 @@ def register_all() -> None:
     for family in FAMILIES:
         for env_id, defaults in family.IDS.items():
             register(env_id, family.make, **defaults)
+    register(TASKMIX_ID, make_taskmix)

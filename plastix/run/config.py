@@ -168,7 +168,7 @@ def validate(config: RunConfig) -> RunConfig:
                           f"but the budget gives each of the {num_envs} envs "
                           f"{config.total_steps // num_envs:,} steps (total_steps {config.total_steps:,}); "
                           f"the schedule never switches")
-    if spec.task_names and num_envs % len(spec.task_names):
+    if spec.task_names and not spec.on_device and num_envs % len(spec.task_names):
         raise ConfigError(f"{config.agent}.num_envs: {config.env} runs one env per task in each group of "
                           f"{len(spec.task_names)}; {num_envs} is not a multiple of {len(spec.task_names)}")
     try:

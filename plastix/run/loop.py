@@ -80,6 +80,10 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
         }
         if "success" in info:
             ended["success_sum"] = (done & info["success"]).sum()
+        if "task" in info:  # a task mix: episodes and returns per task
+            ended_task = jax.nn.one_hot(info["task"], len(env.spec.task_names)) * done[:, None]
+            ended["task_episodes"] = ended_task.sum(0)
+            ended["task_return_sum"] = (ended_task * ep_return[:, None]).sum(0)
         transition = Transitions(obs=runner.obs, action=action, reward=reward, terminated=terminated,
                                  truncated=truncated, next_obs=info["final_obs"], aux=aux)
         runner = runner.replace(
@@ -103,7 +107,7 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
             agent=agent_state, key=key,
             env_steps=runner.env_steps + agent.steps_per_iteration * num_envs,
         )
-        metrics = {**metrics, **jax.tree.map(jnp.sum, ended), "updated": agent.schedule(index)[0]}
+        metrics = {**metrics, **jax.tree.map(lambda x: x.sum(0), ended), "updated": agent.schedule(index)[0]}
         return runner, metrics
 
     return iteration

@@ -54,11 +54,12 @@ def _new_run_dir(config: RunConfig) -> Path:
     return run_dir
 
 
-EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes", "updated")
+EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes", "updated", "task_episodes",
+                "task_return_sum")
 
 
 def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
-         seeds: int) -> dict[str, Any]:
+         seeds: int, tasks: tuple[str, ...] = ()) -> dict[str, Any]:
     """One metrics.jsonl line from a chunk's per-(seed, iteration) metrics. The agent's own metrics
     are averaged over the iterations that updated (activity: over those that measured)."""
     episodes = metrics["episodes"].sum(1)
@@ -75,6 +76,11 @@ def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
         "episodes": [int(e) for e in episodes],
         "steps_per_s": seeds * iterations * p.batch / seconds,
     }
+    if "task_episodes" in metrics:  # a task mix: the mean return of each task's episodes, per seed
+        count, total = metrics["task_episodes"].sum(1), metrics["task_return_sum"].sum(1)
+        for j, name in enumerate(tasks):
+            row[f"episode_return/{name}"] = [float(t / c) if c else None
+                                             for t, c in zip(total[:, j], count[:, j], strict=True)]
     updated = np.asarray(metrics["updated"], bool)
     row["updates"] = int(updated[0].sum())
     for k, v in metrics.items():
@@ -176,7 +182,7 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
                     f"stopped: {last_good(chunk)}"
                 )
             runner = next_runner
-            row = _row(chunk, p, metrics, seconds, config.seeds)
+            row = _row(chunk, p, metrics, seconds, config.seeds, agent.spec.task_names)
             every = config.eval_every
             if chunk == p.num_chunks - 1:  # the final evaluation, logged with the last row when evaluating
                 final = evaluate_seeds(evaluate, runner.agent, config, 1)

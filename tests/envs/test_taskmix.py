@@ -3,6 +3,7 @@ env's for the same key, task ids reach task-routed experts, the continual schedu
 every N steps and resumes where it was, and bad mixes fail before anything is built."""
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -76,11 +77,15 @@ def test_continual_schedule_switches_every_n_steps():
     np.testing.assert_array_equal(task_ids(obs, mix.spec), [(30 // 7) % 2] * 3)
 
 
-def test_continual_schedule_resumes_where_it_was(tmp_path):
+def test_continual_schedule_resumes_where_it_was_and_logs_returns_per_task(tmp_path):
     config = RunConfig(env=TASKMIX_ID, taskmix=TaskMixOptions(tasks=TASKS, switch_every=100), seeds=1,
                        total_steps=4096, log_every=2048, eval_episodes=2, out_dir=str(tmp_path), name="c",
                        progress=False)
     train(config)
+    rows = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    for name in TASKS:  # each task's episodes' mean return, per seed
+        assert all(len(r[f"episode_return/{name}"]) == 1 for r in rows)
+    assert any(r[f"episode_return/{TASKS[0]}"][0] is not None for r in rows)
     run = load(tmp_path / "c")
     run.loop.close()
     # the checkpoint holds every env's clock: 4,096 steps over 16 envs

@@ -4,6 +4,7 @@ draws everything else."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from plastix.run.logging import read_metrics  # noqa: E402
 
@@ -29,14 +29,21 @@ def save(fig, out: str | Path) -> Path:
     return out.with_suffix(".png")
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over axis 0 and its Student-t confidence interval (NaNs ignored); one seed: no width."""
-    n = np.sum(~np.isnan(values), axis=0)
+def mean_ci(values: np.ndarray, level: float = 0.95, reps: int = 2000,
+            seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over axis 0 (seeds; NaNs ignored) and its percentile-bootstrap interval over seeds, which
+    stays inside the values' range (a success rate's inside [0, 1]); one seed: no width."""
+    values = np.asarray(values, float)
     mean = np.nanmean(values, axis=0)
-    sem = np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)) if values.shape[0] > 1 \
-        else np.zeros_like(mean)
-    half = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1)) * np.nan_to_num(sem)
-    return mean, mean - half, mean + half
+    if values.shape[0] < 2:
+        return mean, mean, mean
+    rows = np.random.default_rng(seed).integers(0, values.shape[0], (reps, values.shape[0]))
+    with warnings.catch_warnings():  # a resample of only NaN seeds has no mean
+        warnings.simplefilter("ignore", RuntimeWarning)
+        boot = np.nanmean(values[rows], axis=1)
+        alpha = 100 * (1 - level) / 2
+        lo, hi = np.nanpercentile(boot, [alpha, 100 - alpha], axis=0)
+    return mean, lo, hi
 
 
 def run_curve(run_dir: str | Path, key: str = "episode_return") -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,7 @@ class RunConfig:
     """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
     for ALE/ and CALE/ ids."""
     taskmix: TaskMixOptions = field(default_factory=TaskMixOptions)
-    """The gridworlds of MiniGrid-TaskMix-v0 (multi-task or continual) and whether the observation holds
+    """The gridworlds of TaskMix/MiniGrid-v0 (multi-task or continual) and whether the observation holds
     the task id; only for that id."""
     metaworld: MetaWorldOptions = field(default_factory=MetaWorldOptions)
     """How Meta-World sets are built (task list, reward version, vector strategy, benchmark seed); only

@@ -41,15 +41,15 @@ def test_per_task_temperature_gradient_and_first_adam_step_by_hand():
     tasks = np.array([0, 0, 1, 1, 0, 1])  # task 2 absent from this batch
     batch = _batch(tasks)
     logp = jnp.asarray([-1.0, 0.5, -3.0, -2.5, 1.0, -4.0])
-    grad = jax.grad(agent.alpha_loss)(state.log_alpha, logp, agent.task_of(batch["obs"]))
+    grad = jax.jit(jax.grad(agent.alpha_loss))(state.log_alpha, logp, agent.task_of(batch["obs"]))
     # d/d log_alpha_t of -(1/B) sum_i log_alpha_{task_i} (logp_i + H), H = -|A| = -2
     expected = [-(np.asarray(logp)[tasks == t] - 2.0).sum() / len(tasks) for t in range(TASKS)]
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
     assert grad[2] == 0.0
     # through a whole gradient step: each task's temperature moves by lr against its own gradient's sign
     # (Adam's first step), the absent task's stays
-    new, info = agent.gradient_step(state, batch, jax.random.PRNGKey(1))
-    _, actor_info = agent.actor_loss(new.actor_params, new.critic_params, state.log_alpha, batch,
+    new, info = jax.jit(agent.gradient_step)(state, batch, jax.random.PRNGKey(1))
+    _, actor_info = jax.jit(agent.actor_loss)(new.actor_params, new.critic_params, state.log_alpha, batch,
                                      jax.random.split(jax.random.PRNGKey(1))[1])
     g = jax.grad(agent.alpha_loss)(state.log_alpha, actor_info["logp"], agent.task_of(batch["obs"]))
     step = new.log_alpha - state.log_alpha

@@ -1,4 +1,4 @@
-"""Several gridworlds in one batch (MiniGrid-TaskMix-v0): each task's transitions are its single-task
+"""Several gridworlds in one batch (TaskMix/MiniGrid-v0): each task's transitions are its single-task
 env's for the same key, task ids reach task-routed experts, the continual schedule switches exactly
 every N steps and resumes where it was, and bad mixes fail before anything is built."""
 
@@ -50,13 +50,14 @@ def test_task_ids_reach_task_routed_experts():
     mix = _mix()
     agent = PPO(mix.spec, PPOConfig(num_envs=2, num_steps=4, num_minibatches=1), 1,
                 NetConfig(hidden=(16,), moe=MoEConfig(kind="task", experts=2)))
-    params = agent.init(jax.random.PRNGKey(0)).params
+    params = jax.jit(agent.init)(jax.random.PRNGKey(0)).params
     obs, _ = jax.vmap(mix.reset)(jax.random.split(jax.random.PRNGKey(1), 4))
     obs = obs.at[2:, ..., 3:].set(jnp.asarray([0, 1], obs.dtype))  # envs 2, 3 as task 1
     np.testing.assert_array_equal(task_ids(obs, mix.spec), [0, 0, 1, 1])
-    policy, value = agent.apply(params, obs)
+    policy, value = jax.jit(agent.apply)(params, obs)
+    explicit = jax.jit(lambda p, o, t: agent.network.apply({"params": p}, o, t))
     for task in (0, 1):
-        p, v = agent.network.apply({"params": params}, obs, jnp.full(4, task))
+        p, v = explicit(params, obs, jnp.full(4, task))
         mine = np.asarray(task_ids(obs, mix.spec)) == task
         np.testing.assert_allclose(np.asarray(p)[mine], np.asarray(policy)[mine], rtol=1e-6)
         assert not np.allclose(np.asarray(v)[~mine], np.asarray(value)[~mine])
@@ -112,5 +113,5 @@ def test_bad_mixes_fail_before_anything_is_built():
     with pytest.raises(ConfigError, match="net.moe.kind: task routing needs task ids"):
         validate(RunConfig(env=TASKMIX_ID, taskmix=TaskMixOptions(tasks=TASKS, task_in_obs=False),
                            net=dataclasses.replace(net, moe=MoEConfig(kind="task", experts=2))))
-    with pytest.raises(ConfigError, match="taskmix: the task-mix options apply to MiniGrid-TaskMix-v0"):
+    with pytest.raises(ConfigError, match="taskmix: the task-mix options apply to TaskMix/MiniGrid-v0"):
         validate(RunConfig(taskmix=TaskMixOptions(tasks=TASKS)))

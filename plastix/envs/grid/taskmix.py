@@ -1,5 +1,5 @@
 """Several gridworlds in one vmapped batch, for multi-task and continual training (the MoE-in-RL
-regimes of Willi et al. 2024): ``MiniGrid-TaskMix-v0`` with ``--taskmix.tasks`` naming the ids.
+regimes of Willi et al. 2024): ``TaskMix/MiniGrid-v0`` with ``--taskmix.tasks`` naming the ids.
 
 Each env carries the state of every task of the mix and plays one of them (``task``); a step advances
 the active task's state only, with the task's own dynamics, rewards and time limit, so a task's
@@ -25,7 +25,7 @@ from flax import struct
 
 from plastix.envs.api import Box, Discrete, Env, EnvSpec, check_env_id, make
 
-TASKMIX_ID = "MiniGrid-TaskMix-v0"
+TASKMIX_ID = "TaskMix/MiniGrid-v0"
 
 
 class TaskMixError(ValueError):
@@ -34,7 +34,7 @@ class TaskMixError(ValueError):
 
 @dataclass(frozen=True)
 class TaskMixOptions:
-    """The tasks of ``MiniGrid-TaskMix-v0`` and how they alternate (``--taskmix.*``)."""
+    """The tasks of ``TaskMix/MiniGrid-v0`` and how they alternate (``--taskmix.*``)."""
 
     tasks: tuple[str, ...] = ()
     """Gridworld ids of the mix (at least two), e.g. MiniGrid-DoorKey-5x5-v0 MiniGrid-LavaGapS5-v0."""

@@ -33,10 +33,10 @@ demo: .venv/.installed-test
 	$(PY) -m plastix.cli train --recipe quickstart
 
 test: .venv/.installed-test
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 test-all: .venv/.installed-all
-	$(PY) -m pytest -q -n 2 -m "slow or not slow"
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "slow or not slow"
 
 bench: .venv/.installed-bench
 	$(PY) bench/ppo_throughput.py

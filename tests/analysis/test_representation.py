@@ -57,11 +57,11 @@ def test_discounted_returns():
 def test_analyze_representations_from_a_run(tmp_path):
     from plastix.cli import analyze_command, train_command
 
-    args = ["--env", "MiniGrid-Empty-5x5-v0", "--total-steps", "16384", "--seeds", "2", "--log-every",
-            "16384", "--eval-episodes", "4", "--no-progress", "--out-dir", str(tmp_path), "--name", "r"]
+    args = ["--env", "MiniGrid-Empty-5x5-v0", "--total-steps", "4096", "--seeds", "2", "--log-every",
+            "4096", "--eval-episodes", "2", "--no-progress", "--out-dir", str(tmp_path), "--name", "r"]
     assert train_command(args) == 0
-    assert analyze_command(["representations", str(tmp_path / "r"), "--samples", "400", "--envs", "16",
-                            "--steps", "128"]) == 0
+    assert analyze_command(["representations", str(tmp_path / "r"), "--samples", "300", "--envs", "16",
+                            "--steps", "64"]) == 0
     out = json.loads((tmp_path / "r" / "representations.json").read_text())
     assert len(out["per_seed"]) == 2 and len(out["samples_per_seed"]) == 2
     for latent in ("actor", "critic"):

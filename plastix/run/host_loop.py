@@ -23,6 +23,7 @@ termination for the agent and rewards may be clipped), else terminations or trun
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import jax
@@ -256,7 +257,7 @@ class HostLoop:
         base = _env_seeds(keys, 1)[:, 0]
         out = []
         for s in range(self.num_seeds):
-            calls = iter(range(2**31))
+            calls = itertools.count()  # a fresh evaluation key per policy call
 
             def act(obs: np.ndarray, s: int = s, calls: Any = calls) -> np.ndarray:
                 batch = np.zeros((self.num_seeds, m) + obs.shape[1:], np.float32)

@@ -24,4 +24,5 @@ def test_bands_are_bootstrap_intervals_inside_the_values_range():
 
 def test_one_seed_has_no_band():
     mean, lo, hi = mean_ci(np.array([[0.3, 0.7]]))
-    np.testing.assert_array_equal(mean, lo) and np.testing.assert_array_equal(mean, hi)
+    np.testing.assert_array_equal(mean, lo)
+    np.testing.assert_array_equal(mean, hi)

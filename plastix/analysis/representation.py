@@ -3,7 +3,9 @@ each latent with the action, the return, the next latent and (gridworlds) the la
 estimators, with linear probes as a cross-check.
 
 - KSG (Kraskov, Stoegbauer, Grassberger 2004, estimator 1; max-norm) for two continuous variables:
-  ``I = psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>``;
+  ``I = psi(k) + psi(N) - <psi(n_x + 1) + psi(n_y + 1)>``; the pairwise max-norm distances are one fused,
+  jitted reduction per block of rows (about a second for 4,096 samples of a 64-wide latent on a CPU; the
+  max-norm is kept because Euclidean marginals lose far more of the information in 16+ dimensions);
 - Ross (2014) for a continuous and a discrete variable: ``I = psi(N) + psi(k) - <psi(N_y)> - <psi(m)>``,
   ``m`` the points of any label closer than the k-th neighbour of the same label (itself included).
 
@@ -31,13 +33,15 @@ from plastix.run.checkpoint import ResumeError
 from plastix.run.load import load
 
 
-def _chunks(n: int, size: int = 512) -> Iterator[slice]:
+def _chunks(n: int, size: int = 1024) -> Iterator[slice]:
     for start in range(0, n, size):
         yield slice(start, min(n, start + size))
 
 
-def _cheb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.abs(a[:, None, :] - b[None, :, :]).max(-1)
+def _dist(a: np.ndarray, b: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
+    """Euclidean distances ``[len(a), len(b)]`` from one matrix product (``b_sq`` = squared row norms)."""
+    d2 = (a * a).sum(1)[:, None] + b_sq[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(d2, 0.0))
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -45,24 +49,36 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(0)) / (x.std(0) + 1e-12)
 
 
-def _jitter(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Standardised ``x`` plus 1e-10 noise: repeated points (discrete observations) would make k-NN
-    distances zero; scikit-learn's estimators do the same."""
+def _jitter(x: np.ndarray, seed: int = 0, scale: float = 1e-6) -> np.ndarray:
+    """Standardised ``x`` plus ``scale`` noise: repeated points (discrete observations) would make k-NN
+    distances zero (scikit-learn adds noise too). The scale stays above the rounding of the distances
+    (float64 matrix products for Ross, float32 differences for KSG) and far below the data's unit scale."""
     x = _standardise(x)
-    return x + 1e-10 * np.random.default_rng(seed).standard_normal(x.shape)
+    return x + scale * np.random.default_rng(seed).standard_normal(x.shape)
 
 
-def ksg(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
+def _kth(d: np.ndarray, offset: int, k: int) -> np.ndarray:
+    """Distance of each row's k-th neighbour, the point itself (column ``row + offset``) left out."""
+    rows = np.arange(len(d))
+    d[rows, rows + offset] = np.inf
+    return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+
+@jax.jit
+def _cheb(a: jax.Array, b: jax.Array) -> jax.Array:
+    """Max-norm distances ``[len(a), len(b)]``, one fused reduction (no ``[A, B, d]`` intermediate)."""
+    return jnp.abs(a[:, None, :] - b[None, :, :]).max(-1)
+
+
+def ksg(x: np.ndarray, y: np.ndarray, k: int = 3, block: int = 256) -> float:
     """KSG estimate of I(X; Y) in nats for samples ``x [N, dx]`` and ``y [N, dy]`` (each standardised)."""
-    x, y = _jitter(x, 0), _jitter(y, 1)
+    x, y = _jitter(x, 0, 1e-5).astype(np.float32), _jitter(y, 1, 1e-5).astype(np.float32)
     n = len(x)
     nx, ny = np.empty(n), np.empty(n)
-    for s in _chunks(n):
-        dx, dy = _cheb(x[s], x), _cheb(y[s], y)
-        joint = np.maximum(dx, dy)
-        rows = np.arange(s.stop - s.start)
-        joint[rows, rows + s.start] = np.inf
-        eps = np.partition(joint, k - 1, axis=1)[:, k - 1]
+    for s in _chunks(n, block):
+        rows = np.arange(s.start, s.start + block) % n  # a fixed block shape: one compilation
+        dx, dy = (np.asarray(_cheb(v[rows], v))[: s.stop - s.start] for v in (x, y))
+        eps = _kth(np.maximum(dx, dy), s.start, k)  # selection on the host: XLA's CPU top_k is slow
         nx[s] = (dx < eps[:, None]).sum(1) - 1  # minus the point itself
         ny[s] = (dy < eps[:, None]).sum(1) - 1
     return max(0.0, float(digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))))
@@ -80,18 +96,15 @@ def ross(x: np.ndarray, labels: np.ndarray, k: int = 3) -> float:
     if n == 0 or len(np.unique(labels)) < 2:
         return 0.0
     count_of = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+    x_sq = (x * x).sum(1)
     radius = np.empty(n)
     for value in count_of:
         idx = np.flatnonzero(labels == value)
         for s in _chunks(len(idx)):
-            d = np.sqrt(((x[idx[s], None, :] - x[None, idx, :]) ** 2).sum(-1))
-            rows = np.arange(s.stop - s.start)
-            d[rows, rows + s.start] = np.inf
-            radius[idx[s]] = np.partition(d, k - 1, axis=1)[:, k - 1]
+            radius[idx[s]] = _kth(_dist(x[idx[s]], x[idx], x_sq[idx]), s.start, k)
     m = np.empty(n)
     for s in _chunks(n):
-        d = np.sqrt(((x[s, None, :] - x[None, :, :]) ** 2).sum(-1))
-        m[s] = (d < radius[s, None]).sum(1)
+        m[s] = (_dist(x[s], x, x_sq) < radius[s, None]).sum(1)
     n_y = np.array([count_of[v] for v in labels])
     return max(0.0, float(digamma(n) + digamma(k) - np.mean(digamma(n_y)) - np.mean(digamma(m))))
 
@@ -102,29 +115,31 @@ def _split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return perm[:cut], perm[cut:]
 
 
+_PROBE_OPT = optax.adam(0.05)
+
+
+@jax.jit(static_argnames=("steps",))
+def _fit_softmax(x: jax.Array, y: jax.Array, w: jax.Array, b: jax.Array, steps: int) -> tuple:
+    """Softmax regression by Adam (weight decay 1e-4), compiled once per shape rather than per call."""
+    def loss(p):
+        xent = optax.softmax_cross_entropy_with_integer_labels(x @ p[0] + p[1], y).mean()
+        return xent + 1e-4 * (p[0] ** 2).sum()
+
+    def step(carry, _):
+        p, s = carry
+        u, s = _PROBE_OPT.update(jax.grad(loss)(p), s, p)
+        return (optax.apply_updates(p, u), s), None
+
+    return jax.lax.scan(step, ((w, b), _PROBE_OPT.init((w, b))), None, steps)[0][0]
+
+
 def linear_probe_accuracy(x: np.ndarray, labels: np.ndarray, steps: int = 500, seed: int = 0) -> float:
     """Held-out accuracy (20%) of a softmax regression from ``x`` to ``labels``."""
     x = _standardise(x).astype(np.float32)
     values, y = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
     train, test = _split(len(x), seed)
-    w = jnp.zeros((x.shape[1], len(values)))
-    b = jnp.zeros(len(values))
-    tx = optax.adam(0.05)
-
-    def loss(p):
-        logits = x[train] @ p[0] + p[1]
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, y[train]).mean()
-        return xent + 1e-4 * (p[0] ** 2).sum()
-
-    @jax.jit
-    def fit(p):
-        def step(carry, _):
-            p, s = carry
-            u, s = tx.update(jax.grad(loss)(p), s, p)
-            return (optax.apply_updates(p, u), s), None
-        return jax.lax.scan(step, (p, tx.init(p)), None, steps)[0][0]
-
-    w, b = fit((w, b))
+    w, b = _fit_softmax(x[train], y[train], jnp.zeros((x.shape[1], len(values))), jnp.zeros(len(values)),
+                        steps)
     return float((np.argmax(x[test] @ np.asarray(w) + np.asarray(b), 1) == y[test]).mean())
 
 
@@ -223,7 +238,9 @@ def _seed_results(run: Any, seed_index: int, num_envs: int, num_steps: int, samp
     t, n = data["done"].shape
     returns, complete = discounted_returns(data["reward"], data["done"], config.ppo.gamma)
     flat_obs = data["obs"].reshape((t * n,) + data["obs"].shape[2:])
-    lat = {name: z.reshape(t, n, -1) for name, z in latents(agent.network, params, flat_obs).items()}
+    found = latents(agent.network, params, flat_obs)
+    shared = found["actor"] is found["critic"]
+    lat = {name: z.reshape(t, n, -1) for name, z in found.items()}
     # samples with a complete return and a successor in the same episode
     valid = complete.copy()
     valid[-1] = False
@@ -234,6 +251,9 @@ def _seed_results(run: Any, seed_index: int, num_envs: int, num_steps: int, samp
     _, layout_ids = np.unique(data["layout"][ts, ns], return_inverse=True)
     results = {}
     for name, z in lat.items():
+        if name == "critic" and shared:  # one torso: the critic reads the actor's latent
+            results[name] = dict(results["actor"])
+            continue
         action = data["action"][ts, ns]
         targets = {"action": action, "return": returns[ts, ns], "next_latent": z[ts + 1, ns],
                    "layout": layout_ids}
@@ -260,11 +280,30 @@ def analyze(run_dir: str | Path, num_envs: int = 64, num_steps: int = 256, sampl
     per_seed = [_seed_results(run, i, num_envs, num_steps, samples, k, key) for i in range(run.config.seeds)]
     counts = [r.pop("samples")["count"] for r in per_seed]
     summary = summarise(per_seed, reps)
+    shared = run.config.net.shared == "all"
+    if not shared:  # paired over seeds: both latents were measured on the same samples
+        difference = summarise([{"critic - actor": {m: r["critic"][m] - r["actor"][m] for m in r["critic"]}}
+                                for r in per_seed], reps)
+        summary["difference"] = {"mean": difference["mean"]["critic - actor"],
+                                 "ci": difference["ci"]["critic - actor"]}
     out = {"samples_per_seed": [int(c) for c in counts], "k": k, "seeds": run.config.seeds,
            "shared": run.config.net.shared, **summary, "per_seed": per_seed}
     (run.run_dir / "representations.json").write_text(json.dumps(out, indent=2))
-    representation_bars({run.run_dir.name: summary}, run.run_dir / "plots" / "representations.png")
+    representation_bars({run.run_dir.name: view(out)}, run.run_dir / "plots" / "representations.png")
     return out
+
+
+def view(result: dict[str, Any], difference: bool = False) -> dict[str, Any]:
+    """The latents to show: one ``torso`` for a shared network (actor and critic read the same features),
+    else ``actor`` and ``critic`` (and, with ``difference``, the paired ``critic - actor``)."""
+    if result["shared"] == "all":
+        name = "torso (shared)"
+        return {"mean": {name: result["mean"]["actor"]}, "ci": {name: result["ci"]["actor"]}}
+    mean, ci = dict(result["mean"]), dict(result["ci"])
+    if difference and "difference" in result:
+        mean["critic - actor"] = result["difference"]["mean"]
+        ci["critic - actor"] = result["difference"]["ci"]
+    return {"mean": mean, "ci": ci}
 
 
 def summarise(per_seed: list[dict[str, dict[str, float]]], reps: int = 2000) -> dict[str, Any]:
@@ -280,7 +319,8 @@ def summarise(per_seed: list[dict[str, dict[str, float]]], reps: int = 2000) -> 
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
-    """A markdown table, one row per run and latent, every metric's mean [95% CI] over seeds."""
+    """A markdown table, one row per run and latent, every metric's mean [95% CI] over seeds (``runs``:
+    label -> `view`)."""
     keys = sorted({k for s in runs.values() for m in s["mean"].values() for k in m})
     lines = ["| run | latent | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
     for label, s in runs.items():
@@ -297,12 +337,11 @@ def compare(run_dirs: list[str | Path], out: str | Path | None = None, **kwargs:
     dirs = [Path(d) for d in run_dirs]
     runs = {}
     for d in dirs:
-        result = analyze(d, **kwargs)
-        runs[d.name] = {"mean": result["mean"], "ci": result["ci"]}
+        runs[d.name] = analyze(d, **kwargs)
     out = Path(out) if out is not None else dirs[0].parent / "compare"
     out.mkdir(parents=True, exist_ok=True)
-    representation_bars(runs, out / "representations.png")
+    representation_bars({name: view(r) for name, r in runs.items()}, out / "representations.png")
     path = out / "representations.md"
-    path.write_text(table(runs))
+    path.write_text(table({name: view(r, difference=True) for name, r in runs.items()}))
     return path
 

@@ -74,6 +74,10 @@ def test_analyze_representations_from_a_run(tmp_path):
             np.testing.assert_allclose(m, np.mean([r[metric] for r in seeds]))
             lo, hi = out["ci"][latent][metric]
             assert lo - 1e-9 <= m <= hi + 1e-9
+    assert out["shared"] == "none"  # separate networks: the paired difference over seeds
+    for metric, m in out["difference"]["mean"].items():
+        seeds = [r["critic"][metric] - r["actor"][metric] for r in out["per_seed"]]
+        np.testing.assert_allclose(m, np.mean(seeds))
     assert (tmp_path / "r" / "plots" / "representations.png").stat().st_size > 0
     table = (tmp_path / "compare" / "representations.md").read_text()
-    assert "mi/transition_action" in table and "| r | actor |" in table
+    assert "mi/transition_action" in table and "| r | actor |" in table and "| r | critic - actor |" in table

@@ -1,8 +1,12 @@
 """Random-action throughput of the JAX gridworlds: plastix vs NAVIX vs Farama minigrid, same run.
 
-Each JAX implementation runs ``vmap(step)`` inside ``lax.scan`` under one ``jit`` (auto-reset on),
-with MiniGrid's egocentric 7x7x3 view (NAVIX: ``navix.observations.symbolic_first_person``); compile
-time is measured apart from steps/s. minigrid steps one Python env with random actions.
+Each JAX implementation runs a batched step (``vmap(step)``; plastix's optimistic reset: its
+``step_batch``) inside ``lax.scan`` under one ``jit`` (auto-reset on), with MiniGrid's egocentric
+7x7x3 view (NAVIX: ``navix.observations.symbolic_first_person``), and every observation, reward and
+done is read; compile time is measured apart from steps/s. minigrid steps one Python env with random
+actions. One id per family that NAVIX also has. ``plastix pool`` is plastix with ``reset_ratio`` 16
+(``ceil(batch / 16)`` fresh layouts per step); ``reused`` is the share of its episode starts that
+shared a layout with another env ending in the same step.
 
     python bench/grid_throughput.py [--batches 1 16 256 2048] [--envs Empty-8x8 DoorKey-8x8 ...]
 """
@@ -21,13 +25,16 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ["Empty-8x8", "DoorKey-8x8", "FourRooms", "KeyCorridorS3R3", "LavaGapS7",
-        "Dynamic-Obstacles-8x8"]
+        "Dynamic-Obstacles-8x8", "DistShift1", "GoToDoor-8x8", "SimpleCrossingS9N1"]
+RESET_RATIO = 16
 ENV_IDS = {name: (f"MiniGrid-{name}-v0", f"Navix-{name}-v0") for name in ENVS}
 STEPS = {1: 20_000, 16: 8_000, 256: 2_000, 2048: 500}
 
 
-def _measure(reset, step, num_actions: int, batch: int, horizon: int) -> tuple[float, float]:
-    """(compile seconds, steps per second) of ``horizon`` batched random-action steps."""
+def _measure(reset, step_batch, num_actions: int, batch: int, horizon: int,
+             fresh: int | None = None) -> tuple[float, float, float | None]:
+    """(compile seconds, steps per second, share of reused starts) of ``horizon`` batched random-action
+    steps; ``fresh``: layouts an optimistic reset samples per step (None: every env its own)."""
 
     def run(key):
         state = jax.vmap(reset)(jax.random.split(key, batch))
@@ -35,11 +42,14 @@ def _measure(reset, step, num_actions: int, batch: int, horizon: int) -> tuple[f
         def body(state, k):
             k_act, k_env = jax.random.split(k)
             actions = jax.random.randint(k_act, (batch,), 0, num_actions)
-            state, obs, reward, done = jax.vmap(step)(jax.random.split(k_env, batch), state, actions)
+            state, obs, reward, done = step_batch(jax.random.split(k_env, batch), state, actions)
             # the whole observation, reward and done are read, so XLA computes all of them
-            return state, reward.sum() + obs.astype(jnp.float32).sum() + done.sum()
+            ends = done.sum()
+            reused = jnp.maximum(ends - (fresh or batch), 0)
+            return state, (reward.sum() + obs.astype(jnp.float32).sum() + ends, ends, reused)
 
-        return jax.lax.scan(body, state, jax.random.split(key, horizon))[1].sum()
+        total, ends, reused = jax.lax.scan(body, state, jax.random.split(key, horizon))[1]
+        return total.sum(), ends.sum(), reused.sum()
 
     t = time.perf_counter()
     compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
@@ -48,26 +58,29 @@ def _measure(reset, step, num_actions: int, batch: int, horizon: int) -> tuple[f
     best = float("inf")
     for i in range(2):
         t = time.perf_counter()
-        jax.block_until_ready(compiled(jax.random.PRNGKey(2 + i)))
+        _, ends, reused = jax.block_until_ready(compiled(jax.random.PRNGKey(2 + i)))
         best = min(best, time.perf_counter() - t)
-    return compile_s, batch * horizon / best
+    return compile_s, batch * horizon / best, (float(reused / max(int(ends), 1)) if fresh else None)
 
 
-def plastix_fns(env_id: str):
+def plastix_fns(env_id: str, reset_ratio: int = 1):
     import plastix.envs as E
+    from plastix.envs.optimistic_reset import OptimisticReset
 
     if env_id not in E.list_envs():
         return None
     env = E.make(env_id)
+    if reset_ratio > 1:
+        env = OptimisticReset(env, reset_ratio)
 
     def reset(key):
         return env.reset(key)[1]
 
-    def step(key, state, action):
-        obs, state, reward, terminated, truncated, _ = env.step(key, state, action)
+    def step_batch(keys, state, actions):
+        obs, state, reward, terminated, truncated, _ = env.step_batch(keys, state, actions)
         return state, obs, reward, terminated | truncated
 
-    return reset, step, env.action_space.n
+    return reset, step_batch, env.action_space.n
 
 
 def navix_fns(env_id: str):
@@ -81,7 +94,7 @@ def navix_fns(env_id: str):
         timestep = env.step(timestep, action)
         return timestep, timestep.observation, timestep.reward, timestep.is_done()
 
-    return env.reset, step, len(env.action_set)
+    return env.reset, jax.vmap(step), len(env.action_set)
 
 
 def minigrid_steps_per_s(env_id: str, steps: int = 3000) -> float:
@@ -111,29 +124,38 @@ def main() -> None:
         mg = minigrid_steps_per_s(mg_id)
         for batch in args.batches:
             row = {"env": name, "batch": batch, "minigrid_steps_per_s": mg}
-            for impl, fns in (("plastix", plastix_fns(mg_id)), ("navix", navix_fns(nx_id))):
+            impls = (("plastix", plastix_fns(mg_id), None), ("pool", plastix_fns(mg_id, RESET_RATIO),
+                     -(-batch // RESET_RATIO)), ("navix", navix_fns(nx_id), None))
+            for impl, fns, fresh in impls:
                 if fns is None:
                     row[f"{impl}_steps_per_s"] = row[f"{impl}_compile_s"] = None
                     continue
-                reset, step, n_actions = fns
-                compile_s, sps = _measure(reset, step, n_actions, batch, STEPS.get(batch, 500))
+                reset, step_batch, n_actions = fns
+                compile_s, sps, reused = _measure(reset, step_batch, n_actions, batch, STEPS.get(batch, 500),
+                                                  fresh)
                 row[f"{impl}_steps_per_s"], row[f"{impl}_compile_s"] = sps, compile_s
-            p, n = row["plastix_steps_per_s"], row["navix_steps_per_s"]
+                if fresh:
+                    row["pool_reused_starts"] = reused
+            p, q, n = row["plastix_steps_per_s"], row["pool_steps_per_s"], row["navix_steps_per_s"]
             row["speedup_vs_navix"] = p / n if p and n else None
+            row["pool_speedup_vs_navix"] = q / n if q and n else None
             rows.append(row)
             fmt = lambda v, f: "-" if v is None else format(v, f)
-            print(f"{name:<22} b={batch:<5} plastix {fmt(p, ',.0f'):>12}/s "
-                  f"({fmt(row['plastix_compile_s'], '.1f')}s)  navix {fmt(n, ',.0f'):>12}/s "
-                  f"({fmt(row['navix_compile_s'], '.1f')}s)  minigrid {mg:,.0f}/s  "
-                  f"x{fmt(row['speedup_vs_navix'], '.2f')}", flush=True)
+            print(f"{name:<22} b={batch:<5} plastix {fmt(p, ',.0f'):>11}/s "
+                  f"({fmt(row['plastix_compile_s'], '.1f')}s)  pool {fmt(q, ',.0f'):>11}/s  "
+                  f"navix {fmt(n, ',.0f'):>10}/s ({fmt(row['navix_compile_s'], '.1f')}s)  "
+                  f"minigrid {mg:,.0f}/s  x{fmt(row['speedup_vs_navix'], '.2f')} / "
+                  f"pool x{fmt(row['pool_speedup_vs_navix'], '.2f')}", flush=True)
     print()
-    print("| env | batch | plastix steps/s | NAVIX steps/s | plastix / NAVIX | compile s plastix / NAVIX "
-          "| minigrid (1 env) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| env | batch | plastix steps/s | plastix pool steps/s (reused starts) | NAVIX steps/s "
+          "| plastix / NAVIX | pool / NAVIX | compile s plastix / NAVIX | minigrid (1 env) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        fmt = lambda v, f: "not yet" if v is None else format(v, f)
+        fmt = lambda v, f: "-" if v is None else format(v, f)
         print(f"| {r['env']} | {r['batch']} | {fmt(r['plastix_steps_per_s'], ',.0f')} | "
+              f"{fmt(r.get('pool_steps_per_s'), ',.0f')} ({fmt(r.get('pool_reused_starts'), '.1%')}) | "
               f"{fmt(r['navix_steps_per_s'], ',.0f')} | {fmt(r['speedup_vs_navix'], '.2f')} | "
+              f"{fmt(r.get('pool_speedup_vs_navix'), '.2f')} | "
               f"{fmt(r['plastix_compile_s'], '.1f')} / {fmt(r['navix_compile_s'], '.1f')} | "
               f"{r['minigrid_steps_per_s']:,.0f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -353,13 +353,14 @@ def analyze_command(argv: list[str]) -> int:
     parser.add_argument("--envs", type=int, default=64)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--out", help="directory of the figure and table (default: <runs' parent>/compare)")
     args = parser.parse_args(argv[1:])
     from plastix.analysis.representation import compare
     from plastix.run.checkpoint import ResumeError
 
     try:
-        path = compare(args.run_dirs, num_envs=args.envs, num_steps=args.steps, samples=args.samples,
-                       k=args.k)
+        path = compare(args.run_dirs, args.out, num_envs=args.envs, num_steps=args.steps,
+                       samples=args.samples, k=args.k)
     except (ResumeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

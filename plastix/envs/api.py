@@ -178,6 +178,13 @@ class Env(abc.ABC):
         return obs, state, reward.astype(jnp.float32), terminated, truncated, info
 
 
+    def step_batch(
+        self, keys: jax.Array, state: Any, action: jax.Array, params: Any = None
+    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+        """`step` for a batch (``keys [N]``, states and actions with a leading N axis); the training loop
+        steps through this, so a wrapper may share work across the batch (`OptimisticReset`)."""
+        return jax.vmap(self.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+
 # --------------------------------------------------------------------------- host envs
 @runtime_checkable
 class HostVecEnv(Protocol):

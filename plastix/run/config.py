@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from plastix.agents import AGENTS, DQNConfig, PPOConfig, SACConfig
-from plastix.envs import check_env_id, make
+from plastix.envs import Env, check_env_id, make
 from plastix.envs.atari import AtariOptions
 from plastix.envs.grid.taskmix import TASKMIX_ID, TaskMixOptions
 from plastix.envs.metaworld import MetaWorldOptions
+from plastix.envs.optimistic_reset import OptimisticReset, ResetPoolError
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
 from plastix.plasticity.hook import check as check_plasticity
@@ -48,6 +49,11 @@ class RunConfig:
     observation: str = "egocentric"
     """Gridworld observation: egocentric (MiniGrid's 7x7 view), full (the whole grid), onehot,
     full_onehot, rgb (the view as pixels) or rgb_full (the whole grid as pixels)."""
+    reset_ratio: int = 1
+    """JAX envs: each training step samples ceil(num_envs / reset_ratio) first states, taken in order by
+    the envs whose episode ended (optimistic reset: every start keeps the env's own distribution; envs
+    ending in the same step share one only when more end than were sampled); 1: every env samples its
+    own (exact). Evaluation is always exact."""
     atari: AtariOptions = field(default_factory=AtariOptions)
     """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
     for ALE/ and CALE/ ids."""
@@ -241,7 +247,20 @@ def plan(config: RunConfig) -> Plan:
 
 def build_env(config: RunConfig) -> Any:
     """The env ``config`` names, with its observation option (gridworlds take one), its ALE or its
-    Meta-World options."""
+    Meta-World options, behind an optimistic reset when ``reset_ratio`` > 1."""
+    env = _named_env(config)
+    if config.reset_ratio == 1:
+        return env
+    if not isinstance(env, Env):
+        raise ConfigError(f"reset_ratio: {config.env} is stepped on the host and resets each env itself; "
+                          f"the optimistic reset is for JAX envs; leave reset_ratio 1")
+    try:
+        return OptimisticReset(env, config.reset_ratio)
+    except ResetPoolError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _named_env(config: RunConfig) -> Any:
     families = {"atari": (("ALE/", "CALE/"), AtariOptions(), "the ALE options"),
                 "metaworld": (("Meta-World/",), MetaWorldOptions(), "the Meta-World options"),
                 "taskmix": ((TASKMIX_ID,), TaskMixOptions(), "the task-mix options")}

@@ -61,7 +61,7 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
     Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
     successes when the env reports ``info["success"]``) and the agent's own metrics.
     """
-    step_env = jax.vmap(env.step)
+    step_env = env.step_batch
     num_envs = agent.num_envs
 
     def env_step(runner: Runner, _):

@@ -271,33 +271,68 @@ def _cell_codes(grid):
     return grid[..., 0] * 64 + grid[..., 1] * 8 + grid[..., 2]
 
 
-@pytest.mark.parametrize("env_id", _family_first(GRID_IDS))
-def test_layout_marginals_match_minigrid(env_id):
-    """Per-cell frequencies of each (object, colour, state) and the agent's start distribution agree
-    with minigrid's generator."""
-    n = 300
+@functools.cache
+def _minigrid_layouts(env_id, n):
+    """Cell codes ``[n, W, H]`` and agent (x, y, dir) ``[n, 3]`` of minigrid's first ``n`` seeds."""
     ref = gym.make(env_id)
-    ref_grids, ref_agent = [], []
+    grids, agent = [], []
     for seed in range(n):
         ref.reset(seed=seed)
-        ref_grids.append(_cell_codes(ref.unwrapped.grid.encode()))
-        ref_agent.append((*ref.unwrapped.agent_pos, ref.unwrapped.agent_dir))
-    states = _reset_many(env_id, 4 * n)
+        grids.append(_cell_codes(ref.unwrapped.grid.encode()))
+        agent.append((*ref.unwrapped.agent_pos, ref.unwrapped.agent_dir))
+    return np.stack(grids), np.array(agent)
+
+
+def _assert_marginals_match(env_id, states, distinct):
+    """Per-cell frequencies of each (object, colour, state) and the agent's start distribution of
+    ``states`` agree with minigrid's generator (``distinct``: how many independent layouts they hold)."""
+    n = 300
+    ref_grids, ref_agent = _minigrid_layouts(env_id, n)
     ours = _cell_codes(np.asarray(states.grid))
-    ref_grids = np.stack(ref_grids)
     for obj in np.unique(np.concatenate([np.unique(ours), np.unique(ref_grids)])):
         p_ours = (ours == obj).mean(0)
         p_ref = (ref_grids == obj).mean(0)
         # 5 standard errors of a difference of two frequencies (hundreds of cells are compared)
         pooled = (p_ours + p_ref) / 2
-        tol = 5 * np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / len(ours))) + 0.01
+        tol = 5 * np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / distinct)) + 0.01
         assert (np.abs(p_ours - p_ref) <= tol).all(), (env_id, int(obj))
-    ref_agent = np.array(ref_agent)
     agent = np.concatenate([np.asarray(states.agent_pos), np.asarray(states.agent_dir)[:, None]], 1)
     for col in range(3):
         a = np.bincount(agent[:, col], minlength=32) / len(agent)
         b = np.bincount(ref_agent[:, col], minlength=32) / len(ref_agent)
         assert np.abs(a - b).max() < 0.12, (env_id, col)
+
+
+@pytest.mark.parametrize("env_id", _family_first(GRID_IDS))
+def test_layout_marginals_match_minigrid(env_id):
+    _assert_marginals_match(env_id, _reset_many(env_id, 1200), 1200)
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-FourRooms-v0"])
+def test_optimistic_reset_keeps_layout_marginals(env_id):
+    """Episodes started by the optimistic reset (ratio 4: 16 layouts for 64 envs per step) have
+    minigrid's layout marginals, within the same tolerance as exact resets, counting distinct layouts."""
+    from plastix.envs.optimistic_reset import OptimisticReset
+
+    env = OptimisticReset(E.make(env_id, max_steps=1), 4)  # every step ends every episode
+    batch, steps = 64, 75
+
+    def body(state, key):
+        k_act, k_env = jax.random.split(key)
+        action = jax.random.randint(k_act, (batch,), 0, env.action_space.n)
+        _, state, _, _, truncated, _ = env.step_batch(jax.random.split(k_env, batch), state, action)
+        return state, (state, truncated)
+
+    state = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), batch))[1]
+    _, (starts, truncated) = jax.jit(lambda s: jax.lax.scan(body, s, jax.random.split(
+        jax.random.PRNGKey(2), steps)))(state)
+    assert bool(truncated.all())
+    grids = np.asarray(starts.grid)
+    # the i-th ended env takes layout i mod 16: envs i and i + 16 share one, the first 16 are distinct
+    np.testing.assert_array_equal(grids[:, :16], grids[:, 16:32])
+    assert len({g.tobytes() for g in grids[0, :16]}) == 16
+    flat = jax.tree.map(lambda x: np.asarray(x).reshape((-1,) + x.shape[2:]), starts)
+    _assert_marginals_match(env_id, flat, steps * 16)
 
 
 @pytest.mark.parametrize("env_id", [e for e in GRID_IDS if "Dynamic-Obstacles" in e])

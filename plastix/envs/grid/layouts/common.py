@@ -44,13 +44,18 @@ def randint(u: jax.Array, low, high) -> jax.Array:
 def sample_cell(u: jax.Array, mask: jax.Array) -> jax.Array:
     """A uniformly random ``(x, y)`` among the True cells of ``mask`` (rejection sampling's law).
 
-    The uniform ``u`` picks the k-th free cell in x-major order: one draw instead of one per cell.
+    The uniform ``u`` picks the k-th free cell in x-major order: one draw instead of one per cell. The
+    column of that cell, then its row within the column, are found from two short prefix sums (W + H
+    long): XLA's CPU prefix sum costs the square of its length, so one over all W * H cells was most of
+    a reset on the larger grids.
     """
-    flat = mask.reshape(-1)
-    count = jnp.cumsum(flat)
-    k = jnp.floor(u * count[-1]).astype(count.dtype)
-    idx = jnp.argmax(count > k)
-    return jnp.stack([idx // mask.shape[1], idx % mask.shape[1]]).astype(jnp.int32)
+    m = mask.astype(jnp.int32)
+    per_x = jnp.cumsum(m.sum(1))
+    k = jnp.floor(u * per_x[-1]).astype(jnp.int32)
+    x = jnp.argmax(per_x > k)
+    before = jnp.where(x > 0, per_x[jnp.maximum(x - 1, 0)], 0)
+    y = jnp.argmax(jnp.cumsum(m[x]) > k - before)
+    return jnp.stack([x, y]).astype(jnp.int32)
 
 
 def at(grid: jax.Array, pos) -> jax.Array:

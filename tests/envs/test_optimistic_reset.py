@@ -1,0 +1,69 @@
+"""The optimistic reset: exact transitions, distinct layouts while there are enough, clear refusals."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import plastix.envs as E
+from plastix.envs.optimistic_reset import OptimisticReset, ResetPoolError
+from plastix.run.config import ConfigError, build_env, from_dict
+
+
+def test_steps_match_exact_resets_except_the_first_states():
+    """Envs that did not end step exactly as with exact resets (same keys); ended ones report the same
+    transition and final observation, and start from the step's fresh layouts in order."""
+    inner = E.make("MiniGrid-DoorKey-5x5-v0", max_steps=6)
+    env, batch = OptimisticReset(inner, 4), 32
+    exact = jax.jit(lambda k, s, a: jax.vmap(inner.step)(k, s, a))
+    pooled = jax.jit(env.step_batch)
+    fresh_layouts = jax.jit(lambda keys: jax.vmap(inner.reset_env)(jax.vmap(jax.random.split)(keys)[:, 1]))
+    key = jax.random.PRNGKey(0)
+    state = jax.jit(jax.vmap(env.reset))(jax.random.split(key, batch))[1]
+    # staggered clocks: a few episodes end on each step
+    state = state.replace(step_count=jax.random.randint(key, (batch,), 0, 6))
+    ended = 0
+    for t in range(12):
+        keys = jax.random.split(jax.random.fold_in(key, t), batch)
+        action = jax.random.randint(jax.random.fold_in(key, 100 + t), (batch,), 0, 7)
+        o1, s1, r1, te1, tr1, i1 = exact(keys, state, action)
+        o2, s2, r2, te2, tr2, i2 = pooled(keys, state, action)
+        for a, b in ((r1, r2), (te1, te2), (tr1, tr2), (i1["final_obs"], i2["final_obs"])):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        done = np.asarray(te2 | tr2)
+        for a, b in zip(jax.tree.leaves((s1, o1)), jax.tree.leaves((s2, o2)), strict=True):
+            np.testing.assert_array_equal(np.asarray(a)[~done], np.asarray(b)[~done])
+        # the j-th ended env starts from layout j mod m, sampled with the reset key of env j mod m
+        m = env.fresh_layouts(batch)
+        fresh = fresh_layouts(keys[:m])
+        slots = np.arange(done.sum()) % m
+        for a, b in zip(jax.tree.leaves(s2), jax.tree.leaves(fresh), strict=True):
+            np.testing.assert_array_equal(np.asarray(a)[done], np.asarray(b)[slots])
+        ended += int(done.sum())
+        state = s2
+    assert ended >= 32
+
+
+def test_refusals():
+    with pytest.raises(ResetPoolError, match="reset_ratio: must be an integer >= 1, got 0"):
+        OptimisticReset(E.make("MiniGrid-Empty-5x5-v0"), 0)
+    mix = dict(env="TaskMix/MiniGrid-v0", reset_ratio=4,
+               taskmix={"tasks": ["MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-5x5-v0"]})
+    with pytest.raises(ConfigError, match="reset_ratio: TaskMix/MiniGrid-v0 carries state across its resets"):
+        build_env(from_dict(mix))
+    with pytest.raises(ConfigError, match="reset_ratio: Hopper-v5 is stepped on the host"):
+        build_env(from_dict(dict(env="Hopper-v5", agent="sac", reset_ratio=4)))
+    env = build_env(from_dict(dict(env="MiniGrid-FourRooms-v0", reset_ratio=16)))
+    assert isinstance(env, OptimisticReset) and env.fresh_layouts(2048) == 128
+
+
+def test_ppo_trains_through_the_optimistic_reset(tmp_path):
+    from plastix.cli import train_command
+
+    args = ["--env", "MiniGrid-Empty-5x5-v0", "--reset-ratio", "8", "--total-steps", "8192", "--seeds", "1",
+            "--log-every", "4096", "--eval-episodes", "4", "--no-progress", "--out-dir", str(tmp_path),
+            "--name", "r"]
+    assert train_command(args) == 0
+    last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["step"] >= 8192 and last["episodes"][0] > 0 and np.isfinite(last["episode_return"][0])

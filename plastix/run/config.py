@@ -22,6 +22,7 @@ from plastix.envs.optimistic_reset import OptimisticReset, ResetPoolError
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
 from plastix.plasticity.hook import check as check_plasticity
+from plastix.run.logging import WandbOptions, check_wandb
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -85,6 +86,8 @@ class RunConfig:
     eval_max_steps: int = 0
     """Evaluation episodes are cut after this many steps (their return so far counts); 0: the env's
     own limit (Atari: 27,000 agent steps)."""
+    wandb: WandbOptions = field(default_factory=WandbOptions)
+    """Weights & Biases logging (off unless --wandb.project names one; the wandb extra)."""
     out_dir: str = "runs"
     """Directory that holds run directories."""
     name: str = ""
@@ -153,6 +156,10 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"eval_max_steps: must be >= 0, got {config.eval_max_steps}")
     if config.eval_every < 0:
         raise ConfigError(f"eval_every: must be >= 0, got {config.eval_every}")
+    try:
+        check_wandb(config.wandb)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     spec = build_env(config).spec
     agent_cls = AGENTS[config.agent]
     kinds = agent_cls.action_kinds

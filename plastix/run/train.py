@@ -21,7 +21,7 @@ import numpy as np
 from plastix.envs.atari_scores import has_reference, human_normalized
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
-from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, validate
+from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
 from plastix.run.host_loop import HostEnvError
 from plastix.run.load import build, evaluate_seeds, init_runners, make_loop
 from plastix.run.lock import run_lock
@@ -138,7 +138,8 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     done_steps = p.steps_after(start - 1) if start else 0
     if resuming:
         say(f"resuming {run_dir} from checkpoint {start}: step {done_steps:,} of {p.total_steps:,} per seed")
-    log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps)
+    log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps, wandb=config.wandb,
+                     config=to_dict(config))
     hook = make_hook(agent, config.plasticity)
     chunk_fns: dict[int, Any] = {}
 

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from plastix.envs.api import Env, EnvSpec, Space
+from plastix.envs.api import Env, EnvSpec, Space, observe_both, rows_mask
 
 
 class ResetPoolError(ValueError):
@@ -87,8 +87,6 @@ class OptimisticReset(Env):
         fresh = jax.vmap(self.env.reset_env, in_axes=(0, None))(k_reset[:m], params)
         done = terminated | truncated
         slot = (jnp.cumsum(done) - 1) % m
-        pick = lambda f, s: jnp.where(done.reshape((n,) + (1,) * (s.ndim - 1)), f[slot], s)  # noqa: E731
-        state = jax.tree.map(pick, fresh, next_state)
-        observe = jax.vmap(self.env.observe, in_axes=(0, None))
-        info = {**info, "final_obs": observe(next_state, params)}
-        return observe(state, params), state, reward.astype(jnp.float32), terminated, truncated, info
+        state = jax.tree.map(lambda f, s: jnp.where(rows_mask(done, s), f[slot], s), fresh, next_state)
+        obs, final_obs = observe_both(self.env, state, next_state, params)
+        return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final_obs}

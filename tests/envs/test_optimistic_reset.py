@@ -45,6 +45,20 @@ def test_steps_match_exact_resets_except_the_first_states():
     assert ended >= 32
 
 
+def test_batched_step_is_vmapped_step():
+    """`Env.step_batch` (one observation call over both batches of states) equals ``vmap(step)``."""
+    env, batch = E.make("MiniGrid-DoorKey-5x5-v0", max_steps=3), 8
+    exact, batched = jax.jit(jax.vmap(env.step)), jax.jit(env.step_batch)
+    state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch))[1]
+    for t in range(4):  # every episode ends at the third step
+        keys = jax.random.split(jax.random.PRNGKey(t), batch)
+        action = jax.random.randint(jax.random.PRNGKey(10 + t), (batch,), 0, 7)
+        one, two = exact(keys, state, action), batched(keys, state, action)
+        for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        state = two[1]
+
+
 def test_refusals():
     with pytest.raises(ResetPoolError, match="reset_ratio: must be an integer >= 1, got 0"):
         OptimisticReset(E.make("MiniGrid-Empty-5x5-v0"), 0)

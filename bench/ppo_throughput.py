@@ -33,9 +33,12 @@ def timed(fn, arg, repeats: int) -> tuple[float, float, object]:
     return compile_s, best, out
 
 
-def plastix_train(steps: int):
+def plastix_train(steps: int, probe: bool = False):
+    """plastix's PPO through its own loop; ``probe``: measuring dormant and GraMa ratios every update
+    (``--plasticity.metrics dormant,grama --plasticity.every 1``)."""
     import plastix.envs as E
     from plastix.agents.ppo import PPO, PPOConfig
+    from plastix.plasticity.hook import PlasticityConfig, make_hook
     from plastix.run.loop import make_init, make_iteration
 
     env = E.make("MiniGrid-DoorKey-5x5-v0")
@@ -43,7 +46,8 @@ def plastix_train(steps: int):
     num_updates = steps // cfg.batch_size
     agent = PPO(env.spec, cfg, num_updates)
     init = make_init(env, agent)
-    iteration = make_iteration(env, agent)
+    hook = make_hook(agent, PlasticityConfig(metrics="dormant,grama", every=1)) if probe else None
+    iteration = make_iteration(env, agent, hook)
 
     def train(key):
         runner, metrics = jax.lax.scan(iteration, init(key), jax.numpy.arange(num_updates))
@@ -99,7 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     key = jax.random.PRNGKey(0)
     rows = {}
-    for name, build in (("plastix", plastix_train), ("navix", navix_train)):
+    builds = (("plastix", plastix_train), ("navix", navix_train),
+              ("plastix+probe", lambda n: plastix_train(n, probe=True)))
+    for name, build in builds:
         train, steps, final_return = build(args.steps)
         compile_s, run_s, logs = timed(train, key, args.repeats)
         rows[name] = {
@@ -116,11 +122,15 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<8} {r['compile_s']:>10.1f} {r['train_s']:>9.1f} {r['steps_per_s']:>11,.0f} "
               f"{r['final_return']:>13.3f}")
+    probe_overhead = rows["plastix"]["steps_per_s"] / rows["plastix+probe"]["steps_per_s"] - 1
     print(f"plastix / navix steps/s: {ratio:.2f}x (goal >= 2x); compile ratio "
           f"{rows['plastix']['compile_s'] / rows['navix']['compile_s']:.2f}")
+    print(f"dormant + GraMa measured every update (probe of 256 samples after each update): "
+          f"+{probe_overhead:.1%} time")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "ppo_throughput.json"
     out.write_text(json.dumps({"steps": args.steps, "rows": rows, "speedup": ratio,
+                               "probe_every_update_overhead": probe_overhead,
                                "date": time.strftime("%Y-%m-%d %H:%M"),
                                "machine": platform.platform()}, indent=2))
     print(f"wrote {out}")

@@ -183,18 +183,22 @@ class Env(abc.ABC):
     ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """`step` for a batch (``keys [N]``, states and actions with a leading N axis), the same result as
         ``vmap(step)``; the training loop steps through this, so a wrapper may share work across the
-        batch (`OptimisticReset`)."""
+        batch (`first_states`: `OptimisticReset`)."""
         if type(self).step is not Env.step:  # an env with its own step keeps it
             return jax.vmap(self.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
         params = self.default_params if params is None else params
         k_step, k_reset = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         next_state, reward, terminated, truncated, info = jax.vmap(
             self.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
-        reset_state = jax.vmap(self.reset_env, in_axes=(0, None))(k_reset, params)
         done = terminated | truncated
+        reset_state = self.first_states(k_reset, done, params)
         state = jax.tree.map(lambda a, b: jnp.where(rows_mask(done, b), a, b), reset_state, next_state)
         obs, final_obs = observe_both(self, state, next_state, params)
         return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final_obs}
+
+    def first_states(self, keys: jax.Array, done: jax.Array, params: Any) -> Any:
+        """The states ``[N]`` the envs that ended (``done``) continue from: one fresh per env."""
+        return jax.vmap(self.reset_env, in_axes=(0, None))(keys, params)
 
 
 def rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -106,3 +106,20 @@ def test_invariants_under_random_actions(env_id, seed, actions):
     # doors stay where they were
     assert ((grids[..., TYPE] == DOOR) == (grid0[..., TYPE] == DOOR)).all()
     assert np.asarray(states.step_count).tolist() == list(range(1, len(actions) + 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.999999), st.sampled_from([(5, 5), (8, 6), (19, 19)]))
+def test_sample_cell_is_the_kth_free_cell(seed, u, shape):
+    """`sample_cell` picks the floor(u * free)-th free cell in x-major order (what a uniform choice over
+    the free cells by one uniform means), for any mask, also a single free cell or none."""
+    from plastix.envs.grid.layouts.common import sample_cell
+
+    mask = np.random.default_rng(seed).random(shape) < np.random.default_rng(seed + 1).random()
+    got = np.asarray(jax.jit(sample_cell)(jnp.float32(u), jnp.asarray(mask)))
+    free = np.argwhere(mask)  # x-major order
+    if len(free) == 0:
+        assert got.tolist() == [0, 0]
+        return
+    k = int(np.floor(np.float32(u) * np.float32(len(free))))
+    assert got.tolist() == free[k].tolist()

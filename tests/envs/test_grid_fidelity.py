@@ -308,7 +308,8 @@ def test_layout_marginals_match_minigrid(env_id):
     _assert_marginals_match(env_id, _reset_many(env_id, 1200), 1200)
 
 
-@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0", "MiniGrid-FourRooms-v0"])
+@pytest.mark.parametrize("env_id", ["MiniGrid-KeyCorridorS3R3-v0",
+                                    pytest.param("MiniGrid-FourRooms-v0", marks=pytest.mark.slow)])
 def test_optimistic_reset_keeps_layout_marginals(env_id):
     """Episodes started by the optimistic reset (ratio 4: 16 layouts for 64 envs per step) have
     minigrid's layout marginals, within the same tolerance as exact resets, counting distinct layouts."""

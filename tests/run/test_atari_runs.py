@@ -26,7 +26,7 @@ def _short(recipe, tmp_path, steps, warmup, seeds=2, **extra):
     return from_dict(data)
 
 
-@pytest.mark.parametrize("recipe", ["dqn_atari", "cale_sac"])
+@pytest.mark.parametrize("recipe", ["dqn_atari", pytest.param("cale_sac", marks=pytest.mark.slow)])
 def test_atari_smoke_and_resume_on_fresh_games(tmp_path, recipe):
     """2k agent steps, the last 100 learning (25 updates on CPU take most of the time)."""
     config = _short(recipe, tmp_path, 2000, 1900, seeds=1)

@@ -58,6 +58,7 @@ def test_mtsac_mt10_smoke_logs_success_per_task_and_resumes_on_the_same_tasks(tm
         run.loop.close()
 
 
+@pytest.mark.slow
 def test_meta_rl_protocol_evaluates_on_held_out_tasks(tmp_path):
     config = _short("sac_mujoco", tmp_path, 600, 300, env="Meta-World/ML1",
                     metaworld={"tasks": ["reach-v3"], "meta_evals": 1}, plasticity={})

@@ -5,14 +5,16 @@ import json
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from plastix.cli import train_command
 from plastix.run.config import ConfigError, from_dict, validate
 from plastix.run.logging import WandbOptions, WandbRun
 
+# the run also trains through the optimistic reset (the one training run of tests/envs/test_optimistic_reset)
 ARGS = ["--env", "MiniGrid-Empty-5x5-v0", "--total-steps", "4096", "--seeds", "1", "--log-every", "2048",
-        "--eval-episodes", "2", "--no-progress"]
+        "--eval-episodes", "2", "--no-progress", "--reset-ratio", "4"]
 
 
 class FakeWandb(types.ModuleType):
@@ -50,11 +52,13 @@ def test_a_run_logs_to_wandb(tmp_path, monkeypatch):
     assert init["project"] == "plasticity" and init["mode"] == "offline" and init["name"] == "r"
     assert init["tags"] == ["a", "b"] and init["resume"] == "allow" and init["dir"] == str(tmp_path / "r")
     assert init["config"]["env"] == "MiniGrid-Empty-5x5-v0" and init["config"]["run_dir"].endswith("/r")
+    assert init["config"]["reset_ratio"] == 4
     assert ("*", "env_step") in fake.metrics and fake.finished == 1
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [d["env_step"] for d in fake.logs] == [r["step"] for r in rows]
     assert fake.logs[-1]["episode_return/seed_0"] == rows[-1]["episode_return"][0]
     assert "chunk" not in fake.logs[-1] and "steps_per_s" in fake.logs[-1]
+    assert rows[-1]["episodes"][0] > 0 and all(np.isfinite(r["episode_return"][0]) for r in rows)
 
 
 def test_the_run_directory_keeps_its_wandb_run(tmp_path, monkeypatch):

@@ -54,6 +54,7 @@ def test_discounted_returns():
     assert complete[:, 0].tolist() == [True, True, True, False]
 
 
+@pytest.mark.slow  # trains a run, then analyses both seeds (~40 CPU-seconds)
 def test_analyze_representations_from_a_run(tmp_path):
     from plastix.cli import analyze_command, train_command
 

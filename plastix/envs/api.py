@@ -192,8 +192,8 @@ class Env(abc.ABC):
             self.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
         done = terminated | truncated
         reset_state = self.first_states(k_reset, done, params)
-        state = jax.tree.map(lambda a, b: jnp.where(rows_mask(done, b), a, b), reset_state, next_state)
-        obs, final_obs = observe_both(self, state, next_state, params)
+        state = jax.tree.map(lambda a, b: jnp.where(_rows_mask(done, b), a, b), reset_state, next_state)
+        obs, final_obs = _observe_both(self, state, next_state, params)
         return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final_obs}
 
     def first_states(self, keys: jax.Array, done: jax.Array, params: Any) -> Any:
@@ -201,12 +201,12 @@ class Env(abc.ABC):
         return jax.vmap(self.reset_env, in_axes=(0, None))(keys, params)
 
 
-def rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:
+def _rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:
     """A per-row ``mask [N]`` shaped to broadcast against ``like [N, ...]``."""
     return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
 
 
-def observe_both(env: Env, state: Any, next_state: Any, params: Any) -> tuple[Any, Any]:
+def _observe_both(env: Env, state: Any, next_state: Any, params: Any) -> tuple[Any, Any]:
     """Observations of two batches of states (the one the agent continues from, the one an episode ended
     on) from one vmapped call over both: on a CPU a small batch costs what its ops cost, not its size,
     so one call over 2N is nearly half of two over N."""
@@ -214,6 +214,7 @@ def observe_both(env: Env, state: Any, next_state: Any, params: Any) -> tuple[An
     both = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), state, next_state)
     obs = jax.vmap(env.observe, in_axes=(0, None))(both, params)
     return jax.tree.map(lambda o: o[:n], obs), jax.tree.map(lambda o: o[n:], obs)
+
 
 # --------------------------------------------------------------------------- host envs
 @runtime_checkable

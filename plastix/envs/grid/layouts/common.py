@@ -50,11 +50,11 @@ def sample_cell(u: jax.Array, mask: jax.Array) -> jax.Array:
     a reset on the larger grids.
     """
     m = mask.astype(jnp.int32)
-    per_x = jnp.cumsum(m.sum(1))
-    k = jnp.floor(u * per_x[-1]).astype(jnp.int32)
-    x = jnp.argmax(per_x > k)
-    before = jnp.where(x > 0, per_x[jnp.maximum(x - 1, 0)], 0)
-    y = jnp.argmax(jnp.cumsum(m[x]) > k - before)
+    per_x = m.sum(1)
+    up_to_x = jnp.cumsum(per_x)
+    k = jnp.floor(u * up_to_x[-1]).astype(jnp.int32)
+    x = jnp.argmax(up_to_x > k)
+    y = jnp.argmax(jnp.cumsum(m[x]) > k - (up_to_x[x] - per_x[x]))  # k minus the cells of earlier columns
     return jnp.stack([x, y]).astype(jnp.int32)
 
 

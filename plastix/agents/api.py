@@ -16,7 +16,11 @@ An agent is a plain object with pure, jit-able methods over a state pytree (chec
   how many it has run in all, which the plasticity hook uses for its cadence;
 - ``plastic_nets()``: each trainable network by name as a `PlasticNet` (probes, resets), and
   ``probe_batch(state, transitions, last_obs, key, size)``: the batch (about ``size`` samples) their
-  losses are probed on.
+  losses are probed on;
+- optionally ``fuses_probe = True``: ``learn`` then takes ``measure``, a function ``(net name, loss,
+  params) -> (grads, aux, metrics)`` from the plasticity hook (`plastix.plasticity.hook`), uses it for
+  one gradient step of each update in place of ``jax.grad`` and returns its metrics with its own, so
+  measuring neuron activity costs no second pass (PPO).
 
 Each agent class brings its config dataclass (``config_class``; ``RunConfig`` holds one section per
 agent, ``--ppo.*``, ``--dqn.*``), the action kinds it accepts, ``check(config, spec, total_steps)``

@@ -11,6 +11,7 @@ terminated ones do not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,7 @@ class PPO:
     name = "ppo"
     config_class = PPOConfig
     action_kinds = ("discrete", "continuous")
+    fuses_probe = True
 
     def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int, net: NetConfig | None = None):
         self.spec = spec
@@ -296,18 +298,22 @@ class PPO:
         return self.loss_batch(state, self.rollout(transitions, last_obs))
 
     def learn(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
-              iteration: jax.Array, update: bool | None = None):
-        return self.update(state, self.rollout(transitions, last_obs), key)
+              iteration: jax.Array, update: bool | None = None, measure: Callable | None = None):
+        return self.update(state, self.rollout(transitions, last_obs), key, measure)
 
-    def update(self, state: AgentState, rollout: Rollout, key: jax.Array):
-        """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses."""
+    def update(self, state: AgentState, rollout: Rollout, key: jax.Array, measure: Callable | None = None):
+        """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses.
+
+        ``measure`` (the plasticity hook's, when it fuses): the first minibatch step takes its gradient
+        from it, and the update's metrics gain the activity it measured on that minibatch."""
         c = self.config
         data = self.loss_batch(state, rollout)
         grad_fn = jax.grad(self.loss, has_aux=True)
+        both_parts = ("actor", "critic")
 
-        def minibatch_step(carry, batch, parts=("actor", "critic")):
+        def minibatch_step(carry, batch, parts, grads_of=grad_fn):
             params, opt_state = carry
-            grads, aux = grad_fn(params, batch)
+            grads, aux = grads_of(params, batch)
             aux["grad_norm"] = optax.global_norm(grads)
             if not self.decoupled:
                 updates, opt_state = self.tx.update(grads, opt_state, params)
@@ -322,25 +328,43 @@ class PPO:
                     new = optax.apply_updates(new, updates)
             return (new, (states["actor"], states["critic"])), aux
 
-        def epochs(carry, keys, parts):
-            def epoch(carry, k):
-                perm = jax.random.permutation(k, c.batch_size)
-                shuffled = jax.tree.map(
-                    lambda x: x[perm].reshape((c.num_minibatches, -1) + x.shape[1:]), data
-                )
-                return jax.lax.scan(lambda cr, b: minibatch_step(cr, b, parts), carry, shuffled)
+        def shuffled(k):
+            perm = jax.random.permutation(k, c.batch_size)
+            return jax.tree.map(lambda x: x[perm].reshape((c.num_minibatches, -1) + x.shape[1:]), data)
 
-            return jax.lax.scan(epoch, carry, keys)
+        def minibatches(carry, batches, parts):
+            return jax.lax.scan(lambda cr, b: minibatch_step(cr, b, parts), carry, batches)
+
+        def epochs(carry, keys, parts):
+            return jax.lax.scan(lambda cr, k: minibatches(cr, shuffled(k), parts), carry, keys)
 
         keys = jax.random.split(key, max(c.update_epochs, self.critic_epochs))
         both = min(c.update_epochs, self.critic_epochs)
-        carry, aux = epochs((state.params, state.opt_state), keys[:both], ("actor", "critic"))
+        carry = (state.params, state.opt_state)
+        measured = {}
+        if measure is None:
+            carry, aux = epochs(carry, keys[:both], both_parts)
+            parts = [aux]
+        else:  # the first minibatch step, outside the loops, takes its gradient from the probe
+
+            def probed(params, batch):
+                grads, aux, measured["activity"] = measure("actor_critic", lambda p: self.loss(p, batch),
+                                                           params)
+                return grads, aux
+
+            first = shuffled(keys[0])
+            carry, aux = minibatch_step(carry, jax.tree.map(lambda x: x[0], first), both_parts, probed)
+            carry, rest = minibatches(carry, jax.tree.map(lambda x: x[1:], first), both_parts)
+            parts = [jax.tree.map(lambda x: x[None], aux), rest]
+            if both > 1:
+                carry, later = epochs(carry, keys[1:both], both_parts)
+                parts.append(later)
         if self.decoupled:  # the network with more epochs goes on alone
             longer = "actor" if c.update_epochs > self.critic_epochs else "critic"
             carry, more = epochs(carry, keys[both:], (longer,))
-            aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, more)
-        metrics = jax.tree.map(jnp.mean, aux)
-        return AgentState(*carry, state.step + 1), metrics
+            parts.append(more)
+        metrics = jax.tree.map(lambda *xs: jnp.concatenate([x.reshape(-1) for x in xs]).mean(), *parts)
+        return AgentState(*carry, state.step + 1), metrics | measured.get("activity", {})
 
     def only(self, part: str, tree: Any) -> Any:
         """``tree`` (shaped like the parameters) with the other network's leaves zeroed: top-level

@@ -4,7 +4,9 @@ names (`plastix.agents.api.PlasticNet`).
 
 The agent provides ``plastic_nets()``, ``probe_batch(...)``, ``schedule(iteration)`` and ``init(key)``
 (a fresh state, whose parameters carry each layer's initialiser). Iterations without a measurement log
-NaN, which the run log skips.
+NaN, which the run log skips. An agent with ``fuses_probe`` (PPO) measures inside its update instead:
+the loop hands its ``learn`` the hook's ``measure_for(iteration)``, a gradient function that also
+returns the activity metrics, and the hook then only resets.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class PlasticityConfig:
     """At most this share of a layer is reset at once, the lowest scores first (GraMa on Humanoid: 0.05)."""
     probe_samples: int = 256
     """Samples of the update's batch the probe reads."""
+    fused: bool = True
+    """Measure inside the update where the agent can (PPO: its first minibatch step takes its gradient
+    from the probe, so the measurement reads that minibatch at the parameters before the step, with no
+    second pass); false: a separate probe of probe_samples samples after the update, as for the others."""
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -71,6 +77,10 @@ def check(cfg: PlasticityConfig, prefix: str = "plasticity.") -> None:
         raise ValueError(f"{prefix}max_reset_fraction: must lie in (0, 1], got {cfg.max_reset_fraction}")
 
 
+def _nan_like(shapes: Any) -> Any:
+    return jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+
+
 def make_hook(agent: Any, cfg: PlasticityConfig):
     """``(state, transitions, last_obs, key, iteration) -> (state, metrics)`` for the loop, or None when
     nothing is asked. Measures and resets every network ``agent.plastic_nets()`` names (targets follow
@@ -83,6 +93,7 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
     template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))  # shapes only: no replay buffer allocated
     reset_plans = {n: plan(net.module, getattr(template, net.params), *net.example)
                    for n, net in nets.items()} if cfg.reset != "none" else None
+    fused = bool(names) and cfg.fused and getattr(agent, "fuses_probe", False)
     label = (lambda n, k: k) if len(nets) == 1 else (lambda n, k: k.replace("activity/", f"activity/{n}/", 1))
 
     @jax.custom_batching.sequential_vmap
@@ -128,6 +139,32 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
             total += sum(m.size for m in masks.values())
         return changes, count / max(total, 1)
 
+    def measure_for(iteration, when=None):
+        """For a fusing agent's ``learn``: ``measure(net name, loss, params) -> (grads, aux, metrics)``,
+        the gradient of ``loss(params) -> (scalar, aux)`` taken through the probe, with this iteration's
+        activity metrics (NaN off the cadence); None when the hook does not fuse."""
+        if not fused:
+            return None
+        updated, done = agent.schedule(iteration)
+
+        def measure(net, loss, params):
+            def probed():
+                layers, grads, aux = probe(loss, params, has_aux=True)
+                return grads, aux, activity(layers, params, grads, cfg.tau, names, cfg.grama_mode)
+
+            if when is not None and not when[0]:  # the host loop knows: off the cadence, the plain gradient
+                grads, aux = jax.grad(loss, has_aux=True)(params)
+                found = _nan_like(jax.eval_shape(probed)[2])
+            else:
+                layers, grads, aux = probe(loss, params, has_aux=True)
+                # no network inside this branch, so XLA's CPU penalty for networks in a conditional is moot
+                found = gated(None if when is None else True, updated & (done % cfg.every == 0),
+                              lambda: activity(layers, params, grads, cfg.tau, names, cfg.grama_mode),
+                              lambda: _nan_like(jax.eval_shape(probed)[2]))
+            return grads, aux, {label(net, k): v for k, v in found.items()}
+
+        return measure
+
     def hook(state, transitions, last_obs, key, iteration, when=None):
         """``when``: ``(measure, reset)`` as Python bools when the caller knows them (`hook.when`; the host
         loop), so each case compiles to straight-line code; None decides in the graph."""
@@ -135,9 +172,8 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
         measuring, resetting = (None, None) if when is None else when
         k_measure, k_reset = jax.random.split(key)
         metrics = {}
-        if names:
-            shapes = jax.eval_shape(measure, state, transitions, last_obs, k_measure)
-            nan = jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+        if names and not fused:
+            nan = _nan_like(jax.eval_shape(measure, state, transitions, last_obs, k_measure))
             metrics = gated(measuring, updated & (done % cfg.every == 0),
                             lambda: measure(state, transitions, last_obs, k_measure), lambda: nan)
         if reset_plans is not None:
@@ -156,4 +192,5 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
                 reset_plans is not None and updated and done % cfg.reset_every == 0)
 
     hook.when = when
+    hook.measure_for = measure_for
     return hook

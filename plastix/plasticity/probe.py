@@ -49,27 +49,28 @@ def _nest(flat: dict[tuple[str, ...], Any]) -> dict:
     return tree
 
 
-def _run(loss: Callable, params: Any, perturbations) -> tuple[jax.Array, list]:
+def _run(loss: Callable, params: Any, perturbations) -> tuple[jax.Array, tuple[list, Any]]:
     token = neurons._PROBE.set({"calls": [], "perturbations": perturbations})
     try:
         value = loss(params)
         calls = neurons._PROBE.get()["calls"]
     finally:
         neurons._PROBE.reset(token)
-    value = value[0] if isinstance(value, tuple) else value
-    return value, calls
+    value, aux = value if isinstance(value, tuple) else (value, None)
+    return value, (calls, aux)
 
 
-def probe(loss: Callable[[Any], Any], params: Any) -> tuple[dict[str, Layer], Any]:
-    """``({layer name: Layer}, parameter gradients)`` for ``loss`` at ``params``.
+def probe(loss: Callable[[Any], Any], params: Any, has_aux: bool = False):
+    """``({layer name: Layer}, parameter gradients)`` for ``loss`` at ``params``, and the loss's aux
+    output third when ``has_aux`` (an agent that takes its update's gradient from the probe).
 
     Layer names are module paths joined by ``/`` (``actor_torso/torso/dense_0``), prefixed ``call<i>/``
     when the loss runs networks more than once.
     """
-    shapes = jax.eval_shape(lambda p: _run(loss, p, None)[1], params)
+    shapes = jax.eval_shape(lambda p: _run(loss, p, None)[1][0], params)
     zeros = [_nest({path: jnp.zeros(s[0].shape, s[0].dtype) for path, s in _flatten(call).items()})
              for call in shapes]
-    (param_grads, pert_grads), calls = jax.grad(
+    (param_grads, pert_grads), (calls, aux) = jax.grad(
         lambda p, z: _run(loss, p, z), argnums=(0, 1), has_aux=True)(params, zeros)
     flat_params = _flatten(param_grads)
     layers = {}
@@ -84,4 +85,4 @@ def probe(loss: Callable[[Any], Any], params: Any) -> tuple[dict[str, Layer], An
             stacked = kernel.ndim in (3, 5)
             name = "/".join(module) if len(calls) == 1 else f"call{i}/" + "/".join(module)
             layers[name] = Layer(act[0], flat_grads[path], kernel, stacked)
-    return layers, param_grads
+    return (layers, param_grads, aux) if has_aux else (layers, param_grads)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.agents.api import Transitions
-from plastix.run.loop import Runner
+from plastix.run.loop import Runner, fused_probe
 
 
 class HostEnvError(RuntimeError):
@@ -139,7 +139,8 @@ class HostLoop:
             update, when = case
             transitions = jax.tree.map(lambda *x: jnp.stack(x), *steps)
             key, k_learn, k_hook, k_act = jax.random.split(key, 4)
-            state, metrics = agent.learn(state, transitions, last_obs, k_learn, index, update)
+            state, metrics = agent.learn(state, transitions, last_obs, k_learn, index, update,
+                                         **fused_probe(hook, index, when))
             if hook is not None:
                 state, extra = hook(state, transitions, last_obs, k_hook, index, when)
                 metrics = {**metrics, **extra}

@@ -56,7 +56,8 @@ def make_init(env: Any, agent: Any):
 def make_iteration(env: Any, agent: Any, hook: Any = None):
     """``(Runner, iteration) -> (Runner, metrics)``: step every env ``agent.steps_per_iteration`` times,
     hand the transitions to ``agent.learn``, then to ``hook(state, transitions, last_obs, key,
-    iteration) -> (state, metrics)`` when given (plasticity probes and resets).
+    iteration) -> (state, metrics)`` when given (plasticity probes and resets; an agent that fuses the
+    probe into its update gets the hook's ``measure`` in ``learn``).
 
     Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
     successes when the env reports ``info["success"]``) and the agent's own metrics.
@@ -98,7 +99,8 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
     def iteration(runner: Runner, index: jax.Array):
         runner, (transitions, ended) = jax.lax.scan(env_step, runner, None, agent.steps_per_iteration)
         key, k_learn = jax.random.split(runner.key)
-        agent_state, metrics = agent.learn(runner.agent, transitions, runner.obs, k_learn, index)
+        agent_state, metrics = agent.learn(runner.agent, transitions, runner.obs, k_learn, index,
+                                           **fused_probe(hook, index))
         if hook is not None:
             key, k_hook = jax.random.split(key)
             agent_state, extra = hook(agent_state, transitions, runner.obs, k_hook, index)
@@ -111,6 +113,13 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
         return runner, metrics
 
     return iteration
+
+
+def fused_probe(hook: Any, index: Any, when: Any = None) -> dict[str, Any]:
+    """``learn``'s extra keyword for an agent that measures inside its update: ``{"measure": ...}`` from
+    the plasticity hook when it fuses, else nothing (agents without ``fuses_probe`` never see it)."""
+    measure = None if hook is None else hook.measure_for(index, when)
+    return {} if measure is None else {"measure": measure}
 
 
 def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: Any = None):

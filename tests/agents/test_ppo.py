@@ -1,5 +1,7 @@
 """PPO's loss and GAE against values computed by hand."""
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,9 @@ from jax.flatten_util import ravel_pytree
 from plastix.agents.ppo import PPO, PPOConfig, Rollout, gae
 from plastix.envs.api import Box, Discrete, EnvSpec
 from plastix.nets.build import NetConfig
+from plastix.plasticity.hook import PlasticityConfig, make_hook
+from plastix.plasticity.metrics import activity
+from plastix.plasticity.probe import probe
 from plastix.run.config import ConfigError, RunConfig, validate
 
 SPEC = EnvSpec("toy", Box(0, 1, (2,)), Discrete(3), 10, True)
@@ -165,3 +170,51 @@ def test_decoupled_epochs_need_separate_networks():
         validate(config)
     with pytest.raises(ConfigError, match="ppo.critic_epochs: must be >= 0"):
         validate(RunConfig(ppo=PPOConfig(critic_epochs=-1)))
+
+
+def _random_rollout(t=4, n=2):
+    rng = np.random.default_rng(0)
+    z = jnp.zeros((t, n))
+    return Rollout(obs=jnp.asarray(rng.uniform(size=(t, n, 2)), jnp.float32),
+                   action=jnp.asarray(rng.integers(0, 3, (t, n)), jnp.int32),
+                   reward=jnp.asarray(rng.normal(size=(t, n)), jnp.float32), terminated=z > 0,
+                   truncated=z > 0, final_obs=jnp.zeros((t, n, 2)), log_prob=z - 1.1, value=z,
+                   last_obs=jnp.zeros((n, 2)))
+
+
+def test_fused_probe_leaves_the_update_unchanged_and_measures_its_first_minibatch():
+    """With the hook's ``measure`` PPO's first minibatch step takes its gradient from the probe: the new
+    parameters and losses equal the plain update's, and the activity equals a separate probe of that
+    minibatch (the first of the first epoch's permutation) at the parameters before the step. Decoupled
+    epochs (2 both, 1 critic alone) cover every branch of the update."""
+    cfg = PPOConfig(num_envs=2, num_steps=4, num_minibatches=2, update_epochs=2, critic_epochs=3)
+    agent = PPO(SPEC, cfg, num_updates=1, net=NetConfig(hidden=(8, 8), activation="relu", shared="none"))
+    state, rollout, key = agent.init(jax.random.PRNGKey(0)), _random_rollout(), jax.random.PRNGKey(1)
+    plasticity = PlasticityConfig(metrics="dormant,grama", every=2, tau=0.5)
+    hook = make_hook(agent, plasticity)
+
+    @jax.jit
+    def updates(state, rollout, key):  # one compilation for both
+        return agent.update(state, rollout, key), agent.update(state, rollout, key, hook.measure_for(1))
+
+    (plain, plain_metrics), (fused, fused_metrics) = updates(state, rollout, key)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), fused, plain)
+    for k, v in plain_metrics.items():
+        np.testing.assert_allclose(fused_metrics[k], v, rtol=1e-6, atol=1e-7)
+    data = agent.loss_batch(state, rollout)
+    perm = jax.random.permutation(jax.random.split(key, 3)[0], cfg.batch_size)
+    first = jax.tree.map(lambda x: x[perm][: cfg.batch_size // 2], data)
+    layers, grads = probe(lambda p: agent.loss(p, first), state.params)
+    expected = activity(layers, state.params, grads, 0.5, ("dormant", "grama"))
+    assert set(expected) <= set(fused_metrics) and "activity/grama/actor_torso/torso/dense_0" in expected
+    for k, v in expected.items():
+        np.testing.assert_allclose(fused_metrics[k], v, rtol=1e-6)
+    # off the cadence (the first update, every 2): NaN, decided in the graph or known on the host
+    loss = lambda p: agent.loss(p, first)  # noqa: E731
+    for iteration, when in ((0, None), (0, (False, False)), (1, (True, False))):
+        grads_of, _, found = hook.measure_for(iteration, when)("actor_critic", loss, state.params)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), grads_of, grads)
+        for k, v in expected.items():
+            np.testing.assert_allclose(found[k], v if iteration else np.nan, rtol=1e-6)
+    # plasticity.fused false: the hook measures apart, after the update
+    assert make_hook(agent, replace(plasticity, fused=False)).measure_for(jnp.int32(1)) is None

@@ -1,6 +1,7 @@
 """The host-stepped loop: SAC learns a numpy env whose optimal return is known; a SIGKILLed MuJoCo run
 resumes to the parameters of an uninterrupted one; an env that raises ends the run naming env and step."""
 
+import json
 import os
 import signal
 import subprocess
@@ -188,13 +189,16 @@ def test_measuring_activity_changes_no_result(tmp_path):
 
 
 def test_continuous_ppo_on_the_host_loop_learns_the_target(tmp_path):
-    """PPO's Gaussian policy through the host loop (CALE's and MuJoCo's path for PPO)."""
+    """PPO's Gaussian policy through the host loop (CALE's and MuJoCo's path for PPO), measuring its
+    dormant ratio inside the update every other iteration."""
     config = from_dict({"env": "test/target-v0", "agent": "ppo", "total_steps": 20_480, "seeds": 2,
                         "log_every": 4096, "eval_episodes": 8, "out_dir": str(tmp_path), "name": "ppo",
                         "progress": False,
                         "ppo": {"num_envs": 8, "num_steps": 64, "update_epochs": 4, "num_minibatches": 4,
                                 "lr": 0.001, "ent_coef": 0.0, "eval_greedy": True},
-                        "net": {"hidden": [32, 32]}})
+                        "net": {"hidden": [32, 32]}, "plasticity": {"metrics": "dormant", "every": 2}})
     result = train(config)
+    rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= row["activity/dormant"] <= 1 for row in rows)
     # uniformly random is about -3.0, a unit Gaussian at 0 about -4; the mean tracks the target
     assert min(result.eval_return) > -0.6, result.eval_return

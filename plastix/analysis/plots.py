@@ -115,6 +115,31 @@ def scaling_plot(runs: list[dict], out: str | Path) -> Path:
     return save(fig, out)
 
 
+def taskmix_bars(results: dict[str, dict[str, dict]], out: str | Path) -> Path:
+    """One row of panels per regime: each setting's return (mean over tasks, 95% CI over seeds), then its
+    actor's and critic's dormant and GraMa-inactive ratios (``results``: regime -> setting -> values)."""
+    settings = list(dict.fromkeys(s for per in results.values() for s in per))
+    fig, axes = plt.subplots(len(results), 3, figsize=(15, 0.32 * len(settings) * len(results) + 1.5),
+                             squeeze=False)
+    y = np.arange(len(settings))
+    for row, (regime, per) in zip(axes, results.items(), strict=True):
+        ret = np.array([per[s]["return"] if s in per else (np.nan,) * 3 for s in settings])
+        row[0].barh(y, ret[:, 0], xerr=np.abs(ret[:, 1:].T - ret[:, 0]), color="C0", alpha=0.8, capsize=2)
+        row[0].set_xlabel("training return, mean over tasks")
+        row[0].set_title(regime, fontsize=9, loc="left")
+        for ax, metric in zip(row[1:], ("dormant", "grama"), strict=True):
+            for i, net in enumerate(("actor", "critic")):
+                ax.barh(y + (i - 0.5) * 0.4, [per[s]["activity"][f"{metric}/{net}"] if s in per else np.nan
+                                              for s in settings], 0.4, color=f"C{i + 1}", label=net)
+            ax.set_xlabel(f"{'dormant' if metric == 'dormant' else 'GraMa-inactive'} ratio (last quarter)")
+            ax.legend(fontsize=7)
+        for ax in row:
+            ax.set_yticks(y, settings if ax is row[0] else [], fontsize=7)
+            ax.invert_yaxis()
+            ax.grid(alpha=0.3, axis="x")
+    return save(fig, out)
+
+
 def thc_bars(scores: dict[str, tuple[float, float]], out: str | Path) -> Path:
     """THC (mean and std over values) per hyper-parameter."""
     names = list(scores)

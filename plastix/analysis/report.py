@@ -52,7 +52,10 @@ def analyze_run(run_dir: str | Path) -> Path:
 
 
 def _label(overrides: dict) -> str:
-    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items()) or "base"
+    def value(v: Any) -> str:  # a whole-config mapping (net.moe: {kind: soft, ...}) without braces and quotes
+        return "(" + " ".join(f"{k}={x}" for k, x in v.items()) + ")" if isinstance(v, dict) else str(v)
+
+    return ", ".join(f"{k.split('.')[-1]}={value(v)}" for k, v in overrides.items()) or "base"
 
 
 def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
@@ -83,7 +86,8 @@ def analyze_sweep(sweep_dir: str | Path, reps: int = 2000) -> Path:
                  for f in fields}
     if fields:
         plots.rank_plot({f: [json.loads(v) for v in values[f]] for f in fields}, per_field, out / "ranks.png")
-    hns_lines = _human_normalized_table(done, out, reps) + _multitask_table(done, out)
+    hns_lines = (_human_normalized_table(done, out, reps) + _multitask_table(done, out)
+                 + _taskmix_table(done, out, reps))
     thc_scores = _thc_over_envs(done, fields)
     if thc_scores:
         plots.thc_bars(thc_scores, out / "thc.png")
@@ -164,6 +168,55 @@ def _multitask_table(done: list[dict], out: Path) -> list[str]:
         success = f"{run['success'].mean():.3f} +- {run['success'].std():.3f}"
         lines.append(f"| {run['env']} | {run['actor']:,} | {run['critic']:,} | {success} | "
                      + " | ".join(cells) + " |")
+    return lines
+
+
+def _network_ratio(row: dict[str, Any], metric: str, network: str) -> float:
+    """Mean over a network's layers (``actor*`` / ``critic*`` modules) of a logged per-layer ratio."""
+    vals = [v for k, v in row.items() if k.startswith(f"activity/{metric}/{network}") and v is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _taskmix_table(done: list[dict], out: Path, reps: int) -> list[str]:
+    """Over task-mix runs (``episode_return/<task>`` logged; the MoE-in-actor-critic study): per setting,
+    each task's training return averaged over the run and over seeds, their mean over tasks with a 95%
+    bootstrap interval over seeds, and the actor's and the critic's dormant and GraMa-inactive ratios
+    (mean over each network's layers, over the last quarter of the run); one row of panels per regime
+    (``taskmix.switch_every``), drawn to ``taskmix.png``. Empty unless every run logged task returns."""
+    rows = {r["hash"]: read_metrics(Path(r["run_dir"])) for r in done}
+    tasks = sorted({k.split("/", 1)[1] for rs in rows.values() for row in rs for k in row
+                    if k.startswith("episode_return/")})
+    if not tasks or not all(any(k.startswith("episode_return/") for k in rs[-1]) for rs in rows.values()):
+        return []
+    results: dict[str, dict[str, dict]] = {}
+    for r in done:
+        regime = r["overrides"].get("taskmix.switch_every", 0)
+        regime = f"continual (task switch every {regime:,} steps)" if regime else "multi-task"
+        setting = _label({k: v for k, v in r["overrides"].items() if k != "taskmix.switch_every"})
+        per_task = np.stack([np.nanmean(run_plots.run_curve(r["run_dir"], f"episode_return/{t}")[1], axis=1)
+                             for t in tasks], 1)  # [seeds, tasks]: each task's return over the run
+        mean, lo, hi = run_plots.mean_ci(np.nanmean(per_task, 1)[:, None], reps=reps)
+        late = rows[r["hash"]][-max(1, len(rows[r["hash"]]) // 4):]
+        activity = {f"{m}/{n}": float(np.nanmean([_network_ratio(row, m, n) for row in late]))
+                    for m in ("dormant", "grama") for n in ("actor", "critic")}
+        results.setdefault(regime, {})[setting] = {"return": (mean[0], lo[0], hi[0]), "activity": activity,
+                                                    "tasks": per_task.mean(0), "seeds": len(per_task)}
+    plots.taskmix_bars(results, out / "taskmix.png")
+    lines = ["", f"Task mix ({', '.join(tasks)}): training return per task averaged over the run and the "
+             "seeds, its mean over tasks with a 95% bootstrap interval over seeds; dormant / GraMa-inactive "
+             "ratios of each network (mean over its layers, last quarter of the run):", "",
+             "| regime | setting | seeds | return, mean over tasks [95% CI] | "
+             + " | ".join(t.removeprefix("MiniGrid-").removesuffix("-v0") for t in tasks)
+             + " | dormant actor | dormant critic | GraMa actor | GraMa critic |",
+             "|---|---|---|---|" + "---|" * (len(tasks) + 4)]
+    for regime, settings in results.items():
+        for setting, x in settings.items():
+            m, lo, hi = x["return"]
+            cells = [f"{v:.3f}" for v in x["tasks"]] + [f"{x['activity'][k]:.3f}" for k in
+                                                        ("dormant/actor", "dormant/critic", "grama/actor",
+                                                         "grama/critic")]
+            lines.append(f"| {regime} | {setting} | {x['seeds']} | {m:.3f} [{lo:.3f}, {hi:.3f}] | "
+                         + " | ".join(cells) + " |")
     return lines
 
 

@@ -148,19 +148,17 @@ def make_hook(agent: Any, cfg: PlasticityConfig):
         updated, done = agent.schedule(iteration)
 
         def measure(net, loss, params):
-            def probed():
-                layers, grads, aux = probe(loss, params, has_aux=True)
-                return grads, aux, activity(layers, params, grads, cfg.tau, names, cfg.grama_mode)
-
             if when is not None and not when[0]:  # the host loop knows: off the cadence, the plain gradient
                 grads, aux = jax.grad(loss, has_aux=True)(params)
-                found = _nan_like(jax.eval_shape(probed)[2])
+                layers = jax.eval_shape(lambda p: probe(loss, p)[0], params)
+                found = _nan_like(jax.eval_shape(
+                    lambda ls: activity(ls, params, grads, cfg.tau, names, cfg.grama_mode), layers))
             else:
                 layers, grads, aux = probe(loss, params, has_aux=True)
+                measured = lambda: activity(layers, params, grads, cfg.tau, names, cfg.grama_mode)  # noqa: E731
                 # no network inside this branch, so XLA's CPU penalty for networks in a conditional is moot
-                found = gated(None if when is None else True, updated & (done % cfg.every == 0),
-                              lambda: activity(layers, params, grads, cfg.tau, names, cfg.grama_mode),
-                              lambda: _nan_like(jax.eval_shape(probed)[2]))
+                found = gated(None if when is None else True, updated & (done % cfg.every == 0), measured,
+                              lambda: _nan_like(jax.eval_shape(measured)))
             return grads, aux, {label(net, k): v for k, v in found.items()}
 
         return measure

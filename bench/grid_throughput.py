@@ -31,7 +31,7 @@ ENV_IDS = {name: (f"MiniGrid-{name}-v0", f"Navix-{name}-v0") for name in ENVS}
 STEPS = {1: 20_000, 16: 8_000, 256: 2_000, 2048: 500}
 
 
-def _measure(reset, step_batch, num_actions: int, batch: int, horizon: int,
+def measure(reset, step_batch, num_actions: int, batch: int, horizon: int,
              fresh: int | None = None) -> tuple[float, float, float | None]:
     """(compile seconds, steps per second, share of reused starts) of ``horizon`` batched random-action
     steps; ``fresh``: layouts an optimistic reset samples per step (None: every env its own)."""
@@ -131,7 +131,7 @@ def main() -> None:
                     row[f"{impl}_steps_per_s"] = row[f"{impl}_compile_s"] = None
                     continue
                 reset, step_batch, n_actions = fns
-                compile_s, sps, reused = _measure(reset, step_batch, n_actions, batch, STEPS.get(batch, 500),
+                compile_s, sps, reused = measure(reset, step_batch, n_actions, batch, STEPS.get(batch, 500),
                                                   fresh)
                 row[f"{impl}_steps_per_s"], row[f"{impl}_compile_s"] = sps, compile_s
                 if fresh:

@@ -2,7 +2,10 @@
 
 Settings are NAVIX's bundled PPO defaults: 16 envs x 128 steps, 1 epoch, 8 minibatches, MLP 64-64 tanh,
 lr 2.5e-4 (annealed), one seed. Both see MiniGrid's egocentric 7x7x3 symbolic view and MiniGrid's
-max_steps (250). Reports compile time and training steps/s (compile excluded) and their ratio.
+max_steps (250). Reports compile time and training steps/s (compile excluded) and their ratio, what
+measuring dormant + GraMa every update costs (fused into PPO's update, and as a second pass), and where
+an iteration goes: the same 16 x 128 env steps with random actions timed alone, the rest being the
+agent (acting, GAE, the update) and the loop.
 
     python bench/ppo_throughput.py [--steps 1000000] [--repeats 2]
 """
@@ -15,6 +18,7 @@ import platform
 import time
 from pathlib import Path
 
+import grid_throughput
 import jax
 
 RESULTS = Path(__file__).parent / "results"
@@ -118,6 +122,16 @@ def main() -> None:
             "steps_per_s": steps / run_s,
             "final_return": final_return(logs),
         }
+    # where an iteration's time goes: the same 16 envs x 128 steps with random actions (whole output read)
+    envs = {"plastix": grid_throughput.plastix_fns("MiniGrid-DoorKey-5x5-v0"),
+            "navix": grid_throughput.navix_fns("Navix-DoorKey-5x5-v0")}
+    iterations = args.steps // (16 * 128)
+    split = {}
+    for name, fns in envs.items():
+        _, env_sps, _ = grid_throughput.measure(*fns, batch=16, horizon=128 * 50)
+        total_ms = rows[name]["train_s"] / iterations * 1e3
+        env_ms = 16 * 128 / env_sps * 1e3
+        split[name] = {"iteration_ms": total_ms, "env_ms": env_ms, "agent_ms": total_ms - env_ms}
     ratio = rows["plastix"]["steps_per_s"] / rows["navix"]["steps_per_s"]
     print(f"PPO DoorKey-5x5, {args.steps:,} steps, 16 envs x 128 steps, 1 seed "
           f"({platform.machine()}, {jax.devices()[0].platform}, {jax.device_count()} device(s))")
@@ -129,6 +143,9 @@ def main() -> None:
                 for name in ("plastix+probe", "plastix+probe apart")}
     print(f"plastix / navix steps/s: {ratio:.2f}x (goal >= 2x); compile ratio "
           f"{rows['plastix']['compile_s'] / rows['navix']['compile_s']:.2f}")
+    print("one iteration (16 envs x 128 steps + update), ms: " + "; ".join(
+        f"{n} {v['iteration_ms']:.1f} = env {v['env_ms']:.1f} (random actions) + agent and loop "
+        f"{v['agent_ms']:.1f}" for n, v in split.items()))
     print(f"dormant + GraMa measured every update: +{overhead['plastix+probe']:.1%} time fused into the "
           f"update (its first minibatch), +{overhead['plastix+probe apart']:.1%} as a second pass after it")
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -136,6 +153,7 @@ def main() -> None:
     out.write_text(json.dumps({"steps": args.steps, "rows": rows, "speedup": ratio,
                                "probe_every_update_overhead": overhead["plastix+probe"],
                                "probe_apart_every_update_overhead": overhead["plastix+probe apart"],
+                               "iteration_split_ms": split,
                                "date": time.strftime("%Y-%m-%d %H:%M"),
                                "machine": platform.platform()}, indent=2))
     print(f"wrote {out}")

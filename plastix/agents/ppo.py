@@ -256,13 +256,31 @@ class PPO:
         _, last_value = self.apply(params, rollout.last_obs)
         next_value = jnp.concatenate([rollout.value[1:], last_value[None]], axis=0)
         if c.bootstrap_truncated:
-            t, n = rollout.truncated.shape
-            final_obs = rollout.final_obs.reshape((t * n,) + rollout.final_obs.shape[2:])
-            _, final_value = self.apply(params, final_obs)
-            next_value = jnp.where(rollout.truncated, final_value.reshape(t, n), next_value)
+            next_value = jnp.where(rollout.truncated, self.truncated_values(params, rollout), next_value)
         next_value = jnp.where(rollout.terminated, 0.0, next_value)
         done = (rollout.terminated | rollout.truncated).astype(jnp.float32)
         return gae(rollout.reward, rollout.value, next_value, done, c.gamma, c.gae_lambda)
+
+    def truncated_values(self, params: Any, rollout: Rollout) -> jax.Array:
+        """``[T, N]`` values of the final observations, exact where ``truncated`` (elsewhere unused).
+
+        A time limit truncates each env at most ``ceil(T / max_steps)`` times in a rollout, so the
+        critic runs on that many rows per env, gathered; more truncations (a task mix's switches) fall
+        back to every row. This is the rollout's only forward pass besides acting (~5% of PPO's time)."""
+        t, n = rollout.truncated.shape
+        final_obs = rollout.final_obs.reshape((t * n,) + rollout.final_obs.shape[2:])
+        every_row = lambda: self.apply(params, final_obs)[1]  # noqa: E731
+        rows = n * -(-t // max(self.spec.max_steps, 1))
+        if rows >= t * n:
+            return every_row().reshape(t, n)
+        truncated = rollout.truncated.reshape(-1)
+        # the padding repeats row 0, whose value is then written to row 0: still its own
+        index = jnp.nonzero(truncated, size=rows, fill_value=0)[0]
+
+        def gathered():
+            return jnp.zeros(t * n, jnp.float32).at[index].set(self.apply(params, final_obs[index])[1])
+
+        return jax.lax.cond(truncated.sum() <= rows, gathered, every_row).reshape(t, n)
 
     def loss_batch(self, state: AgentState, rollout: Rollout) -> dict[str, jax.Array]:
         """The rollout as one flat batch for `loss` (GAE targets from ``state``'s parameters)."""

@@ -218,3 +218,21 @@ def test_fused_probe_leaves_the_update_unchanged_and_measures_its_first_minibatc
             np.testing.assert_allclose(found[k], v if iteration else np.nan, rtol=1e-6)
     # plasticity.fused false: the hook measures apart, after the update
     assert make_hook(agent, replace(plasticity, fused=False)).measure_for(jnp.int32(1)) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 6, 7, 36])
+def test_truncated_values_equal_the_critic_on_every_truncated_row(count):
+    """The critic runs on at most N * ceil(T / max_steps) gathered rows (6 here: T 12, N 3, max_steps
+    10), with every row computed when more are truncated; either way each truncated row gets its own
+    final observation's value."""
+    agent = PPO(SPEC, PPOConfig(), num_updates=1, net=NetConfig(hidden=(8,)))
+    params = agent.init(jax.random.PRNGKey(0)).params
+    rng = np.random.default_rng(count)
+    truncated = np.zeros(36, bool)
+    truncated[rng.choice(36, count, replace=False)] = True
+    rollout = _random_rollout(12, 3).replace(
+        truncated=jnp.asarray(truncated.reshape(12, 3)),
+        final_obs=jnp.asarray(rng.uniform(size=(12, 3, 2)), jnp.float32))
+    values = np.asarray(jax.jit(agent.truncated_values)(params, rollout))
+    _, expected = agent.apply(params, rollout.final_obs.reshape(36, 2))
+    np.testing.assert_allclose(values.reshape(-1)[truncated], np.asarray(expected)[truncated], rtol=1e-6)

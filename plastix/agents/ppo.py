@@ -158,6 +158,8 @@ class PPO:
         self.decoupled = self.critic_epochs != config.update_epochs
         self.tx = self._optimiser(num_updates, config.update_epochs)
         self.critic_tx = self._optimiser(num_updates, self.critic_epochs) if self.decoupled else None
+        # a critic apart from the actor: one forward pass over the rollout beats one per step
+        self.batched_values = self.net.shared == "none"
 
     def _optimiser(self, num_updates: int, epochs: int) -> optax.GradientTransformation:
         c = self.config
@@ -205,7 +207,9 @@ class PPO:
 
     def act(self, state: AgentState, obs: jax.Array, key: jax.Array, train: bool = True):
         """Actions for a batch of observations (sampled, also in evaluation unless ``eval_greedy``: the
-        most likely action / the Gaussian's mean), and what `learn` needs about them."""
+        most likely action / the Gaussian's mean), and what `learn` needs about them: the log-probability,
+        and the value where the critic shares layers with the actor (else `rollout` computes the values
+        of the whole rollout in one batch, as the parameters do not change while it is collected)."""
         policy, value = self.apply(state.params, obs)
         greedy = not train and self.config.eval_greedy
         if self.continuous:
@@ -213,7 +217,8 @@ class PPO:
             action = mean if greedy else mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         else:
             action = jnp.argmax(policy, -1) if greedy else jax.random.categorical(key, policy)
-        return action, {"log_prob": self.log_prob(policy, action), "value": value}
+        aux = {"log_prob": self.log_prob(policy, action)}
+        return action, aux if self.batched_values else aux | {"value": value}
 
     def loss(self, params: Any, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict]:
         """Clipped surrogate + (clipped) value loss - entropy bonus on one minibatch."""
@@ -305,19 +310,26 @@ class PPO:
         loss = lambda state, p, batch: self.loss(p, batch)  # noqa: E731
         return {"actor_critic": PlasticNet(self.network, loss, (example, task_ids(example, self.spec)))}
 
-    def rollout(self, transitions: Transitions, last_obs: jax.Array) -> Rollout:
+    def rollout(self, params: Any, transitions: Transitions, last_obs: jax.Array) -> Rollout:
+        """The loop's transitions as a `Rollout`, with the values of its observations under ``params`` (the
+        parameters that collected it) when `act` left them out."""
         t = transitions
+        if "value" in t.aux:
+            value = t.aux["value"]
+        else:
+            flat = t.obs.reshape((-1,) + t.obs.shape[2:])
+            value = self.apply(params, flat)[1].reshape(t.reward.shape)
         return Rollout(obs=t.obs, action=t.action, reward=t.reward, terminated=t.terminated,
                        truncated=t.truncated, final_obs=t.next_obs, log_prob=t.aux["log_prob"],
-                       value=t.aux["value"], last_obs=last_obs)
+                       value=value, last_obs=last_obs)
 
     def probe_batch(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
                     size: int):
-        return self.loss_batch(state, self.rollout(transitions, last_obs))
+        return self.loss_batch(state, self.rollout(state.params, transitions, last_obs))
 
     def learn(self, state: AgentState, transitions: Transitions, last_obs: jax.Array, key: jax.Array,
               iteration: jax.Array, update: bool | None = None, measure: Callable | None = None):
-        return self.update(state, self.rollout(transitions, last_obs), key, measure)
+        return self.update(state, self.rollout(state.params, transitions, last_obs), key, measure)
 
     def update(self, state: AgentState, rollout: Rollout, key: jax.Array, measure: Callable | None = None):
         """GAE, then epochs of shuffled minibatch steps; returns the new state and mean losses.

@@ -9,6 +9,7 @@ import optax
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from plastix.agents.api import Transitions
 from plastix.agents.ppo import PPO, PPOConfig, Rollout, gae
 from plastix.envs.api import Box, Discrete, EnvSpec
 from plastix.nets.build import NetConfig
@@ -236,3 +237,21 @@ def test_truncated_values_equal_the_critic_on_every_truncated_row(count):
     values = np.asarray(jax.jit(agent.truncated_values)(params, rollout))
     _, expected = agent.apply(params, rollout.final_obs.reshape(36, 2))
     np.testing.assert_allclose(values.reshape(-1)[truncated], np.asarray(expected)[truncated], rtol=1e-6)
+
+
+@pytest.mark.parametrize("shared", ["none", "all"])
+def test_rollout_values_are_the_collecting_critics(shared):
+    """A separate critic is run once over the whole rollout instead of at every step, a shared one at
+    every step (its torso is computed for the policy anyway): the same values either way."""
+    agent = PPO(SPEC, PPOConfig(), num_updates=1, net=NetConfig(hidden=(8,), shared=shared))
+    state = agent.init(jax.random.PRNGKey(0))
+    obs = jnp.asarray(np.random.default_rng(0).uniform(size=(5, 3, 2)), jnp.float32)
+    steps = [agent.act(state, o, jax.random.PRNGKey(i)) for i, o in enumerate(obs)]
+    assert ("value" in steps[0][1]) == (shared == "all")
+    z = jnp.zeros((5, 3))
+    transitions = Transitions(obs=obs, action=jnp.stack([a for a, _ in steps]), reward=z, terminated=z > 0,
+                              truncated=z > 0, next_obs=obs, aux=jax.tree.map(lambda *x: jnp.stack(x),
+                                                                             *[aux for _, aux in steps]))
+    rollout = agent.rollout(state.params, transitions, obs[-1])
+    np.testing.assert_allclose(rollout.value, jax.vmap(lambda o: agent.apply(state.params, o)[1])(obs),
+                               rtol=1e-5)

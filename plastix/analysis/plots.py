@@ -120,7 +120,7 @@ def taskmix_bars(results: dict[str, dict[str, dict]], out: str | Path) -> Path:
     actor's and critic's dormant and GraMa-inactive ratios (``results``: regime -> setting -> values)."""
     settings = list(dict.fromkeys(s for per in results.values() for s in per))
     fig, axes = plt.subplots(len(results), 3, figsize=(15, 0.32 * len(settings) * len(results) + 1.5),
-                             squeeze=False)
+                             squeeze=False, sharex="col")
     y = np.arange(len(settings))
     for row, (regime, per) in zip(axes, results.items(), strict=True):
         ret = np.array([per[s]["return"] if s in per else (np.nan,) * 3 for s in settings])

@@ -7,7 +7,7 @@ measuring dormant + GraMa every update costs (fused into PPO's update, and as a 
 an iteration goes: the same 16 x 128 env steps with random actions timed alone, the rest being the
 agent (acting, GAE, the update) and the loop.
 
-    python bench/ppo_throughput.py [--steps 1000000] [--repeats 2]
+    python bench/ppo_throughput.py [--steps 1000000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -24,17 +24,11 @@ import jax
 RESULTS = Path(__file__).parent / "results"
 
 
-def timed(fn, arg, repeats: int) -> tuple[float, float, object]:
-    """Compile once, then run ``repeats`` times; (compile seconds, best run seconds, output)."""
+def compiled(fn, arg) -> tuple[float, object]:
+    """(compile seconds, the compiled function)."""
     t = time.perf_counter()
-    compiled = jax.jit(fn).lower(arg).compile()
-    compile_s = time.perf_counter() - t
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = jax.block_until_ready(compiled(arg))
-        best = min(best, time.perf_counter() - t)
-    return compile_s, best, out
+    out = jax.jit(fn).lower(arg).compile()
+    return time.perf_counter() - t, out
 
 
 def plastix_train(steps: int, probe: str = ""):
@@ -105,23 +99,28 @@ def navix_train(steps: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     key = jax.random.PRNGKey(0)
     rows = {}
     builds = (("plastix", plastix_train), ("navix", navix_train),
               ("plastix+probe", lambda n: plastix_train(n, probe="fused")),
               ("plastix+probe apart", lambda n: plastix_train(n, probe="apart")))
+    runs = {}
     for name, build in builds:
         train, steps, final_return = build(args.steps)
-        compile_s, run_s, logs = timed(train, key, args.repeats)
-        rows[name] = {
-            "compile_s": compile_s,
-            "train_s": run_s,
-            "steps": steps,
-            "steps_per_s": steps / run_s,
-            "final_return": final_return(logs),
-        }
+        compile_s, fn = compiled(train, key)
+        runs[name] = (fn, final_return)
+        rows[name] = {"compile_s": compile_s, "train_s": float("inf"), "steps": steps}
+    # interleaved rounds, best of each: the machine's drift falls on every implementation alike
+    for _ in range(args.repeats):
+        for name, (fn, final_return) in runs.items():
+            t = time.perf_counter()
+            logs = jax.block_until_ready(fn(key))
+            rows[name]["train_s"] = min(rows[name]["train_s"], time.perf_counter() - t)
+            rows[name]["final_return"] = final_return(logs)
+    for r in rows.values():
+        r["steps_per_s"] = r["steps"] / r["train_s"]
     # where an iteration's time goes: the same 16 envs x 128 steps with random actions (whole output read)
     envs = {"plastix": grid_throughput.plastix_fns("MiniGrid-DoorKey-5x5-v0"),
             "navix": grid_throughput.navix_fns("Navix-DoorKey-5x5-v0")}

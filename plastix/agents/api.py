@@ -12,6 +12,9 @@ An agent is a plain object with pure, jit-able methods over a state pytree (chec
   the graph from ``schedule`` (the device loop); the host loop passes the decision as a Python bool
   and compiles both versions, because XLA's CPU runtime runs a network inside a conditional or a loop
   several times slower than in straight-line code (a Nature CNN update: 0.55 s against 0.10 s);
+- ``final_obs``: where ``Transitions.next_obs`` must hold the observation an episode ended on
+  (`Env.step_batch`): ``done`` (DQN, SAC: every stored transition), ``truncated`` (PPO's bootstrap) or
+  ``none``; other rows hold the next observation;
 - ``schedule(iteration) -> (updated, updates_done)``: whether this iteration ran a gradient update and
   how many it has run in all, which the plasticity hook uses for its cadence;
 - ``plastic_nets()``: each trainable network by name as a `PlasticNet` (probes, resets), and
@@ -45,7 +48,8 @@ from plastix.envs.api import EnvSpec
 @struct.dataclass
 class Transitions:
     """``[T, N]`` steps from the loop: ``next_obs`` is the observation each step ended on (the
-    terminal one where an episode ended, before the auto-reset); ``aux`` is what ``act`` returned."""
+    terminal one where an episode ended, before the auto-reset, as far as the agent's ``final_obs``
+    asks); ``aux`` is what ``act`` returned."""
 
     obs: Any
     action: jax.Array
@@ -108,6 +112,7 @@ class Agent(Protocol):
     action_kinds: ClassVar[tuple[str, ...]]
     num_envs: int
     steps_per_iteration: int
+    final_obs: str
 
     def __init__(self, spec: EnvSpec, config: Any, num_iterations: int, net: Any) -> None: ...
 

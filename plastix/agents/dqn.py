@@ -170,6 +170,7 @@ class DQN:
     name = "dqn"
     config_class = DQNConfig
     action_kinds = ("discrete",)
+    final_obs = "done"  # every stored transition's next observation is real
 
     def __init__(self, spec: EnvSpec, config: DQNConfig, num_iterations: int, net: NetConfig | None = None):
         self.spec = spec

@@ -178,6 +178,8 @@ class PPO:
         self.critic_tx = self._optimiser(num_updates, self.critic_epochs) if self.decoupled else None
         # a critic apart from the actor: one forward pass over the rollout beats one per step
         self.batched_values = self.net.shared == "none"
+        # the bootstrap reads final observations only where an episode was truncated
+        self.final_obs = "truncated" if config.bootstrap_truncated else "none"
 
     def _optimiser(self, num_updates: int, epochs: int) -> optax.GradientTransformation:
         c = self.config

@@ -124,6 +124,7 @@ class SAC:
     name = "sac"
     config_class = SACConfig
     action_kinds = ("continuous",)
+    final_obs = "done"  # every stored transition's next observation is real
 
     def __init__(self, spec: EnvSpec, config: SACConfig, num_iterations: int, net: NetConfig | None = None):
         self.spec = spec

@@ -179,11 +179,17 @@ class Env(abc.ABC):
 
 
     def step_batch(
-        self, keys: jax.Array, state: Any, action: jax.Array, params: Any = None
+        self, keys: jax.Array, state: Any, action: jax.Array, params: Any = None, final_obs: str = "done"
     ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
         """`step` for a batch (``keys [N]``, states and actions with a leading N axis), the same result as
         ``vmap(step)``; the training loop steps through this, so a wrapper may share work across the
-        batch (`first_states`: `OptimisticReset`)."""
+        batch (`first_states`: `OptimisticReset`).
+
+        ``final_obs``: where ``info["final_obs"]`` must be the observation an episode ended on: ``done``
+        (every ended episode, as `step`), ``truncated`` (only truncated ones, the other rows being the
+        next observation: what PPO's bootstrap reads, observed only on steps that truncate) or ``none``."""
+        if final_obs not in FINAL_OBS:
+            raise ValueError(f"final_obs: {final_obs!r} is not one of {', '.join(FINAL_OBS)}")
         if type(self).step is not Env.step:  # an env with its own step keeps it
             return jax.vmap(self.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
         params = self.default_params if params is None else params
@@ -193,12 +199,21 @@ class Env(abc.ABC):
         done = terminated | truncated
         reset_state = self.first_states(k_reset, done, params)
         state = jax.tree.map(lambda a, b: jnp.where(_rows_mask(done, b), a, b), reset_state, next_state)
-        obs, final_obs = _observe_both(self, state, next_state, params)
-        return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final_obs}
+        if final_obs == "done":
+            obs, final = _observe_both(self, state, next_state, params)
+        else:
+            observe = jax.vmap(self.observe, in_axes=(0, None))
+            obs = observe(state, params)
+            final = obs if final_obs == "none" else jax.lax.cond(
+                truncated.any(), lambda: observe(next_state, params), lambda: obs)
+        return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final}
 
     def first_states(self, keys: jax.Array, done: jax.Array, params: Any) -> Any:
         """The states ``[N]`` the envs that ended (``done``) continue from: one fresh per env."""
         return jax.vmap(self.reset_env, in_axes=(0, None))(keys, params)
+
+
+FINAL_OBS = ("done", "truncated", "none")
 
 
 def _rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -10,6 +10,7 @@ restored from a chunk boundary continues bit-for-bit.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -62,7 +63,7 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
     Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
     successes when the env reports ``info["success"]``) and the agent's own metrics.
     """
-    step_env = env.step_batch
+    step_env = functools.partial(env.step_batch, final_obs=agent.final_obs)
     num_envs = agent.num_envs
 
     def env_step(runner: Runner, _):

@@ -44,17 +44,33 @@ def test_steps_match_exact_resets_except_the_first_states():
 
 
 def test_batched_step_is_vmapped_step():
-    """`Env.step_batch` (one observation call over both batches of states) equals ``vmap(step)``."""
+    """`Env.step_batch` (one observation call over both batches of states) equals ``vmap(step)``; asked
+    for final observations only where truncated (or nowhere), the same but for the rows not asked."""
     env, batch = E.make("MiniGrid-DoorKey-5x5-v0", max_steps=3), 8
     exact, batched = jax.jit(jax.vmap(env.step)), jax.jit(env.step_batch)
+    lean = jax.jit(env.step_batch, static_argnames="final_obs")
     state = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), batch))[1]
+    truncations = []
     for t in range(4):  # every episode ends at the third step
         keys = jax.random.split(jax.random.PRNGKey(t), batch)
         action = jax.random.randint(jax.random.PRNGKey(10 + t), (batch,), 0, 7)
         one, two = exact(keys, state, action), batched(keys, state, action)
         for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two), strict=True):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        # PPO asks final observations only where truncated: exact there, the next observation elsewhere
+        for ask in ("truncated", "none"):
+            three = lean(keys, state, action, final_obs=ask)
+            for a, b in zip(jax.tree.leaves(one[:5]), jax.tree.leaves(three[:5]), strict=True):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+            exact_rows = np.asarray(one[4]) if ask == "truncated" else np.zeros(batch, bool)
+            final = np.asarray(three[5]["final_obs"])
+            np.testing.assert_array_equal(final[exact_rows], np.asarray(one[5]["final_obs"])[exact_rows])
+            np.testing.assert_array_equal(final[~exact_rows], np.asarray(one[0])[~exact_rows])
+        truncations.append(int(np.asarray(one[4]).sum()))
         state = two[1]
+    assert truncations[0] == 0 and truncations[2] > 0  # both sides of the "truncated" case ran
+    with pytest.raises(ValueError, match="final_obs: 'some' is not one of done, truncated, none"):
+        env.step_batch(keys, state, action, final_obs="some")
 
 
 def test_refusals():

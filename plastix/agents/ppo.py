@@ -115,9 +115,9 @@ def gae(reward, value, next_value, done, gamma: float, lam: float):
 
 def permutation(key: jax.Array, n: int) -> jax.Array:
     """A uniformly random permutation of ``range(n)`` (int32), drawn like `jax.random.permutation` (rounds
-    of sorting random keys) at about half its cost on CPU: each round sorts one uint32 array whose high
-    bits are random and whose low bits are the position, which XLA's CPU sort runs several times faster
-    than a key-value sort. Positions tied in one round's random bits keep the previous round's (random)
+    of sorting random keys) at about a quarter of its cost on CPU: each round sorts one uint32 array whose
+    high bits are random and whose low bits are the position, which XLA's CPU sort runs several times
+    faster than a key-value sort. Positions tied in one round's random bits keep the previous round's (random)
     order, so the rounds are chosen to make a pair tied in all of them as unlikely as jax's own rounds do."""
     bits = max(1, (n - 1).bit_length())
     if bits > 20:
@@ -291,7 +291,7 @@ class PPO:
 
         A time limit truncates each env at most ``ceil(T / max_steps)`` times in a rollout, so the
         critic runs on that many rows per env, gathered; more truncations (a task mix's switches) fall
-        back to every row. This is the rollout's only forward pass besides acting (~5% of PPO's time)."""
+        back to every row (which cost ~5% of PPO's time when it ran on every step)."""
         t, n = rollout.truncated.shape
         final_obs = rollout.final_obs.reshape((t * n,) + rollout.final_obs.shape[2:])
         every_row = lambda: self.apply(params, final_obs)[1]  # noqa: E731

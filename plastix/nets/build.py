@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from plastix.nets.bottleneck import AGGREGATIONS, BOTTLENECKS, Bottleneck, aggregate
-from plastix.nets.heads import C51Head, CategoricalHead, QHead, TanhGaussianHead, ValueHead
+from plastix.nets.heads import POLICY_SCALE, C51Head, CategoricalHead, QHead, TanhGaussianHead, ValueHead
 from plastix.nets.moe import AUX_LOSSES, MOE_KINDS
 from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, NatureCNN, ResidualMLP
 
@@ -173,11 +173,14 @@ class DenseStack(nn.Module):
     cfg: NetConfig
     outputs: int = 0
     experts: bool = False
+    out_scale: float = 1.0
+    """Initial scale of experts that are the output layer (the head's: 0.01 for a policy's logits)."""
 
-    def _moe(self, hidden, out, name):
+    def _moe(self, hidden, out, name, head: bool = False):
+        """Experts of the given widths; ``head``: their output layer is the network's (``out_scale``)."""
         m = self.cfg.moe
         common = dict(experts=m.experts, hidden=tuple(hidden), out=out, activation=self.cfg.activation,
-                      name=name)
+                      out_scale=self.out_scale if head else 1.0, name=name)
         if m.kind == "soft":
             return MOE_KINDS["soft"](slots=m.slots, capacity_factor=m.capacity_factor, normalize=m.normalize,
                                      random_phi=m.random_phi, **common)
@@ -196,14 +199,14 @@ class DenseStack(nn.Module):
         scale = m.expert_scale
         if m.position == "big":
             hidden = [_width(w * scale) for w in cfg.hidden]
-            return self._moe(hidden, self.outputs, "moe")(tokens, task).mean(-2)
+            return self._moe(hidden, self.outputs, "moe", head=True)(tokens, task).mean(-2)
         if m.position == "all":
             for i, w in enumerate(cfg.hidden):
                 tokens = self._moe([_width(w * scale)], 0, f"moe_{i}")(tokens, task)
-            return self._moe([], self.outputs, f"moe_{len(cfg.hidden)}")(tokens, task).mean(-2)
+            return self._moe([], self.outputs, f"moe_{len(cfg.hidden)}", head=True)(tokens, task).mean(-2)
         if m.position == "final":
             z = self._plain(tokens)
-            return self._moe([], self.outputs, "moe")(z, task).mean(-2)
+            return self._moe([], self.outputs, "moe", head=True)(z, task).mean(-2)
         # middle: the last hidden layer is the MoE (after the whole residual stack for torso
         # residual); earlier layers act on each token
         x = self._plain(tokens, cfg.hidden[:-1])
@@ -244,7 +247,7 @@ class ActorCritic(nn.Module):
             return policy, ValueHead(name="critic_head")(z)
         outputs_in_moe = use_moe and cfg.moe.position != "middle"
         actor = DenseStack(cfg, self.num_actions if in_actor and outputs_in_moe else 0, in_actor,
-                           name="actor_torso")(actor_tokens, task)
+                           POLICY_SCALE, name="actor_torso")(actor_tokens, task)
         critic = DenseStack(cfg, 1 if in_critic and outputs_in_moe else 0, in_critic,
                             name="critic_torso")(critic_tokens, task)
         logits = actor if in_actor and outputs_in_moe else CategoricalHead(self.num_actions,

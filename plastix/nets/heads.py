@@ -42,6 +42,10 @@ def _dense(features: int, noisy: bool, scale: float, name: str, deterministic: b
                     name=name)
 
 
+POLICY_SCALE = 0.01
+"""Initial scale of a policy's output layer: small, so the first policy is near uniform (CleanRL)."""
+
+
 class CategoricalHead(nn.Module):
     """Logits of a categorical policy; small orthogonal init (0.01) keeps the first policy near uniform."""
 
@@ -49,7 +53,7 @@ class CategoricalHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        return _dense(self.num_actions, False, 0.01, "dense")(x)
+        return _dense(self.num_actions, False, POLICY_SCALE, "dense")(x)
 
 
 class ValueHead(nn.Module):

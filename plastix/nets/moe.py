@@ -27,11 +27,14 @@ AUX_LOSSES = ("entropy", "importance", "load")
 
 
 class Expert(nn.Module):
-    """``Dense -> activation`` per width in ``hidden``, then a linear ``Dense(out)`` unless ``out`` is 0."""
+    """``Dense -> activation`` per width in ``hidden``, then a linear ``Dense(out)`` unless ``out`` is 0,
+    its initial weights scaled by ``out_scale`` (experts that replace an output head start at the head's
+    scale: 0.01 for a policy's logits, so a mixture and the single network differ by the experts alone)."""
 
     hidden: Sequence[int] = (512,)
     out: int = 0
     activation: str = "relu"
+    out_scale: float = 1.0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -40,16 +43,17 @@ class Expert(nn.Module):
             x = nn.Dense(width, kernel_init=nn.initializers.xavier_uniform(), name=f"dense_{i}")(x)
             x = expose(self, f"dense_{i}", x, act)
         if self.out:
-            x = nn.Dense(self.out, kernel_init=nn.initializers.xavier_uniform(),
-                         name=f"dense_{len(self.hidden)}")(x)
+            init = nn.initializers.variance_scaling(self.out_scale**2, "fan_avg", "uniform")  # xavier x scale
+            x = nn.Dense(self.out, kernel_init=init, name=f"dense_{len(self.hidden)}")(x)
         return x
 
 
-def stacked_experts(n: int, hidden: Sequence[int], out: int, activation: str, name: str = "experts"):
+def stacked_experts(n: int, hidden: Sequence[int], out: int, activation: str, name: str = "experts",
+                    out_scale: float = 1.0):
     """``n`` experts applied to ``[n, ...]`` inputs (one slice each), parameters stacked on axis 0."""
     stacked = nn.vmap(Expert, in_axes=0, out_axes=0, axis_size=n, split_rngs={"params": True},
                       variable_axes={"params": 0, ACTIVATIONS: 0, PERTURBATIONS: 0})
-    return stacked(tuple(hidden), out, activation, name=name)
+    return stacked(tuple(hidden), out, activation, out_scale, name=name)
 
 
 def capacity(tokens: int, experts: int, capacity_factor: float) -> int:
@@ -91,6 +95,7 @@ class SoftMoE(nn.Module):
     experts: int = 4
     hidden: Sequence[int] = (512,)
     out: int | None = None
+    out_scale: float = 1.0
     slots: int = 0
     capacity_factor: float = 1.0
     normalize: bool = False
@@ -113,7 +118,8 @@ class SoftMoE(nn.Module):
             x_r = x
         dispatch, combine = soft_routing(jnp.einsum("...md,dnp->...mnp", x_r, phi))
         slots_in = jnp.einsum("...mnp,...md->n...pd", dispatch, x)
-        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation)(slots_in)
+        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation,
+                            out_scale=self.out_scale)(slots_in)
         _sow_stats(self, _batch_mean(combine.sum(-1), 1), _batch_mean(_entropy(combine.reshape(
             combine.shape[:-2] + (n * p,))), 0), jnp.zeros(()))
         self.sow(LOSSES, "aux", jnp.zeros(()))
@@ -177,6 +183,7 @@ class TopKMoE(nn.Module):
     experts: int = 4
     hidden: Sequence[int] = (512,)
     out: int | None = None
+    out_scale: float = 1.0
     k: int = 1
     capacity_factor: float = 1.0
     aux: Sequence[str] = ()
@@ -193,7 +200,8 @@ class TopKMoE(nn.Module):
         probs = _Router(n, tuple(self.aux), self.aux_coef, name="router")(x)
         dispatch, combine, kept = topk_assign(probs, k, cap)
         expert_in = jnp.einsum("...mnc,...md->n...cd", dispatch, x)
-        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation)(expert_in)
+        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation,
+                            out_scale=self.out_scale)(expert_in)
         _sow_stats(self, _batch_mean(kept.sum(-2) / (k * m), 1), _batch_mean(_entropy(probs), 0),
                    1.0 - kept.sum((-2, -1)).mean() / (k * m))
         return jnp.einsum("...mnc,n...ck->...mk", combine, y)
@@ -215,6 +223,7 @@ class ExpertChoiceMoE(nn.Module):
     experts: int = 4
     hidden: Sequence[int] = (512,)
     out: int | None = None
+    out_scale: float = 1.0
     capacity_factor: float = 1.0
     activation: str = "relu"
 
@@ -226,7 +235,8 @@ class ExpertChoiceMoE(nn.Module):
         probs = _Router(n, name="router")(x)
         dispatch, score = expert_choice_assign(probs, cap)
         expert_in = jnp.einsum("...ncm,...md->n...cd", dispatch, x)
-        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation)(expert_in)
+        y = stacked_experts(n, self.hidden, d if self.out is None else self.out, self.activation,
+                            out_scale=self.out_scale)(expert_in)
         chosen = dispatch.sum((-3, -2))  # how many experts took each token
         _sow_stats(self, jnp.full((n,), 1.0 / n), _batch_mean(_entropy(probs), 0),
                    (chosen == 0).mean())
@@ -241,6 +251,7 @@ class TaskMoE(nn.Module):
     experts: int = 4
     hidden: Sequence[int] = (512,)
     out: int | None = None
+    out_scale: float = 1.0
     activation: str = "relu"
 
     @nn.compact
@@ -249,7 +260,8 @@ class TaskMoE(nn.Module):
             raise ValueError("moe.kind: 'task' routing needs task ids (a multi-task env)")
         n = self.experts
         select = jax.nn.one_hot(jnp.asarray(task) % n, n)  # [..., n]
-        y = stacked_experts(n, self.hidden, x.shape[-1] if self.out is None else self.out, self.activation)(
+        y = stacked_experts(n, self.hidden, x.shape[-1] if self.out is None else self.out, self.activation,
+                            out_scale=self.out_scale)(
             jnp.broadcast_to(x, (n,) + x.shape))
         _sow_stats(self, _batch_mean(select, 1), jnp.zeros(()), jnp.zeros(()))
         self.sow(LOSSES, "aux", jnp.zeros(()))

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from plastix.nets.build import ActorCritic, MoEConfig, NetConfig
+from plastix.nets.heads import POLICY_SCALE
 from plastix.nets.moe import (
     LOSSES,
     MOE_STATS,
@@ -142,3 +144,28 @@ def test_task_moe_routes_by_task_id():
         assert np.allclose(y[i, 0], _expert_np(params["experts"], t, np.asarray(x[i, 0])), atol=1e-5)
     with pytest.raises(ValueError, match="task ids"):
         moe.apply({"params": params}, x)
+
+
+@pytest.mark.parametrize("position", ["final", "all", "big", "middle"])
+def test_experts_that_are_the_policy_head_start_at_its_scale(position):
+    """Experts in the actor's output layer are initialised like the policy head they replace (xavier x
+    0.01: first logits near 0, the policy near uniform), so a mixture differs from the single network by
+    its experts, not by a 100x larger first policy; the critic's and the middle position's projections
+    keep the plain scale."""
+    moe = MoEConfig(kind="soft", experts=3, position=position)
+    cfg = NetConfig(hidden=(64, 64), activation="tanh", moe=moe)
+    params = ActorCritic(cfg, 7).init(jax.random.PRNGKey(0), jnp.zeros((1, 20)))["params"]
+    kernels = {"/".join(str(k.key) for k in path): np.asarray(leaf) for path, leaf in
+               jax.tree_util.tree_flatten_with_path(params)[0] if path[-1].key == "kernel"}
+    experts = {k: v.shape[-1] for k, v in kernels.items() if "experts" in k}
+    actor_out = [k for k, out in experts.items() if k.startswith("actor_torso/") and out == 7]
+    critic_out = [k for k, out in experts.items() if k.startswith("critic_torso/") and out == 1]
+    assert bool(actor_out) == bool(critic_out) == (position != "middle")
+    for name in actor_out + critic_out:
+        fan_in, fan_out = kernels[name].shape[-2:]
+        xavier = np.sqrt(2.0 / (fan_in + fan_out))
+        scale = POLICY_SCALE if name in actor_out else 1.0
+        np.testing.assert_allclose(kernels[name].std(), scale * xavier, rtol=0.35)
+    middle = [k for k in kernels if k.startswith("actor_torso/moe") and kernels[k].shape[-1] == 64]
+    for name in middle:  # a hidden projection back to the features: not a head
+        assert kernels[name].std() > 0.5 * np.sqrt(2.0 / sum(kernels[name].shape[-2:]))

@@ -193,10 +193,11 @@ def _taskmix_table(done: list[dict], out: Path, reps: int) -> list[str]:
         regime = r["overrides"].get("taskmix.switch_every", 0)
         regime = f"continual (task switch every {regime:,} steps)" if regime else "multi-task"
         setting = _label({k: v for k, v in r["overrides"].items() if k != "taskmix.switch_every"})
-        per_task = np.stack([np.nanmean(run_plots.run_curve(r["run_dir"], f"episode_return/{t}")[1], axis=1)
+        run_rows = rows[r["hash"]]
+        per_task = np.stack([np.nanmean(run_plots.rows_curve(run_rows, f"episode_return/{t}")[1], axis=1)
                              for t in tasks], 1)  # [seeds, tasks]: each task's return over the run
         mean, lo, hi = run_plots.mean_ci(np.nanmean(per_task, 1)[:, None], reps=reps)
-        late = rows[r["hash"]][-max(1, len(rows[r["hash"]]) // 4):]
+        late = run_rows[-max(1, len(run_rows) // 4):]
         activity = {f"{m}/{n}": float(np.nanmean([_network_ratio(row, m, n) for row in late]))
                     for m in ("dormant", "grama") for n in ("actor", "critic")}
         results.setdefault(regime, {})[setting] = {"return": (mean[0], lo[0], hi[0]), "activity": activity,

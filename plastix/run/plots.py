@@ -49,7 +49,12 @@ def mean_ci(values: np.ndarray, level: float = 0.95, reps: int = 2000,
 def run_curve(run_dir: str | Path, key: str = "episode_return") -> tuple[np.ndarray, np.ndarray]:
     """(steps, values [seeds, points]) of a per-seed metric in a run's metrics.jsonl (None -> NaN),
     over the rows that hold it."""
-    rows = [r for r in read_metrics(run_dir) if key in r]
+    return rows_curve(read_metrics(run_dir), key)
+
+
+def rows_curve(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """`run_curve` over metric rows already read."""
+    rows = [r for r in rows if key in r]
     steps = np.array([r["step"] for r in rows])
     return steps, np.array([[np.nan if v is None else v for v in r[key]] for r in rows]).T
 

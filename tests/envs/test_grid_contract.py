@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import plastix.envs as E
 from plastix.envs.grid import Action
 from plastix.envs.grid.entities import DOOR, KEY, TYPE, WALL, can_overlap
+from plastix.envs.grid.layouts.common import sample_cell
 
 
 def test_batched_reset_and_step_shapes_and_dtypes():
@@ -113,8 +114,6 @@ def test_invariants_under_random_actions(env_id, seed, actions):
 def test_sample_cell_is_the_kth_free_cell(seed, u, shape):
     """`sample_cell` picks the floor(u * free)-th free cell in x-major order (what a uniform choice over
     the free cells by one uniform means), for any mask, also a single free cell or none."""
-    from plastix.envs.grid.layouts.common import sample_cell
-
     mask = np.random.default_rng(seed).random(shape) < np.random.default_rng(seed + 1).random()
     got = np.asarray(jax.jit(sample_cell)(jnp.float32(u), jnp.asarray(mask)))
     free = np.argwhere(mask)  # x-major order

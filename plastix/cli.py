@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -109,8 +110,10 @@ def train_command(argv: list[str]) -> int:
 def _print_plan(config, console: Console) -> int:
     """``plastix train --check``: validate, then say what the run would do."""
     from plastix.run.config import plan, validate
+    from plastix.run.load import check_program
 
     validate(config)
+    check_program(config)
     p = plan(config)
     console.print(f"ok: {config.agent} on {config.env}, {config.seeds} seed(s): {p.iterations:,} "
                   f"iterations of {p.batch:,} env steps = {p.total_steps:,} steps per seed, in "
@@ -133,7 +136,8 @@ def recipes_command(argv: list[str]) -> int:
 
 def render_env(env_id: str, out: str, steps: int = 0, seed: int = 0, tile_size: int = 16,
                view: str = "full") -> str:
-    """Save a frame (``.png``) or an episode of random actions (``.gif``) of a gridworld."""
+    """Save a frame (``.png``) or an episode of random actions (``.gif``) of a gridworld or a MinAtar game
+    (MinAtar's colours; ``view`` is the gridworlds')."""
     import jax
     import numpy as np
     from PIL import Image
@@ -141,23 +145,34 @@ def render_env(env_id: str, out: str, steps: int = 0, seed: int = 0, tile_size: 
     from plastix.envs import check_env_id, make
 
     check_env_id(env_id)
-    if not env_id.startswith(("MiniGrid-", "BabyAI-")):
-        raise ValueError(f"env_id: render draws gridworlds (MiniGrid-*, BabyAI-*); {env_id} is not one")
+    minatar = env_id.startswith("MinAtar/")
+    if not minatar and not env_id.startswith(("MiniGrid-", "BabyAI-")):
+        raise ValueError(f"env_id: render draws gridworlds (MiniGrid-*, BabyAI-*) and MinAtar games "
+                         f"(MinAtar/*); {env_id} is not one")
     if view not in ("full", "agent"):
         raise ValueError(f"view: {view!r} is not one of full, agent")
     suffix = out.rsplit(".", 1)[-1].lower()
     if suffix not in ("png", "gif"):
         raise ValueError(f"out: {out!r} must end in .png or .gif")
-    env = make(env_id, observation="rgb_full" if view == "full" else "rgb", tile_size=tile_size)
+    folder = Path(out).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"out: the folder {str(folder)!r} does not exist")
+    if minatar:
+        from plastix.envs.minatar.render import rgb
+
+        env, draw = make(env_id), lambda o: rgb(np.asarray(o), tile_size)
+    else:
+        env = make(env_id, observation="rgb_full" if view == "full" else "rgb", tile_size=tile_size)
+        draw = np.asarray
     key = jax.random.PRNGKey(seed)
     obs, state = env.reset(key)
-    frames = [np.asarray(obs)]
+    frames = [draw(obs)]
     step = jax.jit(env.step)
     for t in range(steps if suffix == "gif" else 0):
         k_act, k_env = jax.random.split(jax.random.fold_in(key, t + 1))
         action = env.action_space.sample(k_act)
         obs, state, *_ = step(k_env, state, action)
-        frames.append(np.asarray(obs))
+        frames.append(draw(obs))
     images = [Image.fromarray(f) for f in frames]
     if suffix == "png":
         images[0].save(out)
@@ -175,13 +190,15 @@ def envs_command(argv: list[str]) -> int:
         return 0
     if argv and argv[0] == "render":
         parser = argparse.ArgumentParser(prog="plastix envs render",
-                                         description="Save a gridworld frame or a random episode.")
+                                         description="Save a gridworld or MinAtar frame or a random "
+                                                     "episode.")
         parser.add_argument("env_id")
         parser.add_argument("--out", required=True, help="file.png (first frame) or file.gif")
         parser.add_argument("--steps", type=int, default=50, help="random-action steps in a gif")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--tile-size", type=int, default=16)
-        parser.add_argument("--view", default="full", help="full (top-down) or agent (egocentric)")
+        parser.add_argument("--view", default="full",
+                            help="gridworlds: full (top-down) or agent (egocentric)")
         args = parser.parse_args(argv[1:])
         try:
             path = render_env(args.env_id, args.out, args.steps, args.seed, args.tile_size, args.view)
@@ -204,7 +221,10 @@ def _scalar(text: str):
             return cast(text)
         except ValueError:
             pass
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"{text!r}: not a value ({getattr(err, 'problem', None) or err})") from None
 
 
 def _split_top(text: str) -> list[str]:
@@ -226,7 +246,10 @@ def _assignments(items: list[str], many: bool) -> dict:
         if "=" not in item:
             raise ValueError(f"{item!r}: expected FIELD=VALUE")
         key, value = item.split("=", 1)
-        out[key] = [_scalar(v.strip()) for v in _split_top(value)] if many else _scalar(value)
+        try:
+            out[key] = [_scalar(v.strip()) for v in _split_top(value)] if many else _scalar(value)
+        except ValueError as err:
+            raise ValueError(f"{key}: {err}") from None
     return out
 
 
@@ -235,7 +258,17 @@ def sweep_command(argv: list[str]) -> int:
     import dataclasses
 
     from plastix.run.config import ConfigError
-    from plastix.run.sweep import SweepConfig, build_config, launch, load_sweep, points, run_hash
+    from plastix.run.load import check_program
+    from plastix.run.sweep import (
+        SweepConfig,
+        build_config,
+        check_sweep,
+        identity,
+        launch,
+        load_sweep,
+        points,
+        run_hash,
+    )
 
     parser = argparse.ArgumentParser(prog="plastix sweep", description="Grid or random hyper-parameter "
                                      "sweeps, locally or on Ray; re-launching resumes a sweep.")
@@ -252,6 +285,9 @@ def sweep_command(argv: list[str]) -> int:
     parser.add_argument("--cpus-per-run", type=float)
     parser.add_argument("--gpus-per-run", type=float)
     parser.add_argument("--retries", type=int, help="times a failed run is tried again (default 1)")
+    parser.add_argument("--restart-changed", action="store_true", default=None,
+                        help="points whose runs in --out were trained from another config (a changed base "
+                             "or --set) train afresh instead of the relaunch being refused")
     parser.add_argument("--check", action="store_true",
                         help="validate every point's config and list the runs, then exit without training")
     args = parser.parse_args(argv)
@@ -260,7 +296,8 @@ def sweep_command(argv: list[str]) -> int:
         changes = {k: v for k, v in {"base": args.base, "mode": args.mode, "num_samples": args.num_samples,
                                      "out": args.out, "backend": args.backend, "workers": args.workers,
                                      "address": args.address, "cpus_per_run": args.cpus_per_run,
-                                     "gpus_per_run": args.gpus_per_run, "retries": args.retries}.items()
+                                     "gpus_per_run": args.gpus_per_run, "retries": args.retries,
+                                     "restart_changed": args.restart_changed}.items()
                    if v is not None}
         if args.grid:
             changes["grid"] = {**sweep.grid, **_assignments(args.grid, True)}
@@ -268,9 +305,11 @@ def sweep_command(argv: list[str]) -> int:
             changes["set"] = {**sweep.set, **_assignments(args.set, False)}
         sweep = dataclasses.replace(sweep, **changes)
         if args.check:
+            check_sweep(sweep)
             for overrides in points(sweep):
-                build_config(sweep, overrides)
-                print(f"{run_hash(overrides)}  {json.dumps(overrides)}")
+                config = build_config(sweep, overrides)
+                check_program(config)
+                print(f"{run_hash(identity(config))}  {json.dumps(overrides)}")
             print(f"ok: {len(points(sweep))} run(s) from base {sweep.base!r} into {sweep.out}")
             return 0
         rows = launch(sweep)
@@ -377,11 +416,12 @@ def evaluate_command(argv: list[str]) -> int:
     parser.add_argument("--episodes", type=int, help="episodes per seed (default: the run's eval_episodes)")
     args = parser.parse_args(argv)
     from plastix.run.checkpoint import ResumeError
+    from plastix.run.config import ConfigError
     from plastix.run.load import evaluate
 
     try:
         out = evaluate(args.run_dir, args.episodes)
-    except ResumeError as err:
+    except (ResumeError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     table = Table(title=f"evaluation of {args.run_dir} at step {out['step']:,} ({out['episodes']} episodes)")

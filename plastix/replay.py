@@ -123,13 +123,11 @@ class Replay:
         k_row, k_env = jax.random.split(key)
         valid, count = self._valid_rows(state)
         if self.prioritized:
-            probs = jnp.where(valid[:, None], state.priority, 0.0) ** self.alpha
-            cdf = jnp.cumsum(probs.reshape(-1))
-            total = cdf[-1]
-            u = (jnp.arange(batch) + jax.random.uniform(k_row, (batch,))) / batch * total
-            flat = jnp.clip(jnp.searchsorted(cdf, u, side="right"), 0, cdf.size - 1)
+            # masked after the power: 0 ** 0 is 1, which would give unwritten rows mass at alpha = 0
+            probs = jnp.where(valid[:, None], state.priority ** self.alpha, 0.0)
+            flat = stratified_draw(probs.reshape(-1), jax.random.uniform(k_row, (batch,)))
             rows, envs = flat // self.num_envs, flat % self.num_envs
-            p = probs[rows, envs] / total
+            p = probs[rows, envs] / probs.sum()
             weight = (count * self.num_envs * p) ** (-beta)
             weight = weight / weight.max()
         else:
@@ -184,6 +182,24 @@ class Replay:
         rows, envs = where
         return state.replace(priority=state.priority.at[rows, envs].set(priority),
                              max_priority=jnp.maximum(state.max_priority, priority.max()))
+
+
+def stratified_draw(probs: jax.Array, u: jax.Array) -> jax.Array:
+    """Indices into ``probs`` (non-negative, some positive), one from each of ``len(u)`` equal strata of
+    its mass, ``u`` in [0, 1) placing each draw in its stratum. Only indices of positive probability are
+    returned, whatever the float rounding: the top stratum's ``u`` near 1 can round up to the total (past
+    the last row), and a parallel cumsum need not be monotone, so a draw is moved onto the nearest
+    positive-probability index at or before it (the first one if there is none before)."""
+    batch = u.shape[0]
+    cdf = jnp.cumsum(probs)
+    total = cdf[-1]
+    target = jnp.minimum((jnp.arange(batch) + u) / batch * total, jnp.nextafter(total, jnp.zeros_like(total)))
+    flat = jnp.clip(jnp.searchsorted(cdf, target, side="right"), 0, probs.size - 1)
+    index = jnp.arange(probs.size)
+    positive_at_or_before = jax.lax.cummax(jnp.where(probs > 0, index, -1))
+    first_positive = jnp.argmax(probs > 0)
+    moved = positive_at_or_before[flat]
+    return jnp.where(moved >= 0, moved, first_positive)
 
 
 def frame_settings(frame_stack: int, padding: str, spec) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from plastix.replay import Replay, check
+from plastix.replay import Replay, check, stratified_draw
 
 
 def _fill(replay, steps, obs_fn, term=(), trunc=(), num_envs=1):
@@ -78,6 +78,45 @@ def test_prioritised_frequencies_follow_priorities_and_weights_by_hand():
     state = replay.add(state, jnp.zeros((1, 1)), jnp.zeros(1, jnp.int32), jnp.zeros(1), jnp.zeros(1, bool),
                        jnp.zeros(1, bool), jnp.zeros((1, 1)))
     assert float(state.priority[0, 0]) == 36.0
+
+
+def _partly_written(alpha):
+    """A prioritised buffer of 64 rows x 2 envs with 20 rows written (the rest have no window)."""
+    replay = Replay(capacity=128, num_envs=2, n_step=3, prioritized=True, alpha=alpha)
+    return replay, _fill(replay, 20, lambda t: jnp.full((1,), t, jnp.float32), num_envs=2)
+
+
+def test_top_stratum_rounding_never_draws_a_zero_probability_row():
+    # in float32 (31 + u) / 32 * total rounds up to total for u just below 1, past every row of mass
+    u_top = np.nextafter(np.float32(1), np.float32(0))
+    probs = jnp.array([0.3, 0.7, 0.1, 0.0, 0.0], jnp.float32)
+    flat = np.asarray(stratified_draw(probs, jnp.full(32, u_top)))
+    assert flat.max() == 2 and (np.asarray(probs)[flat] > 0).all()
+    # mass only in the middle: draws below it move up onto the first positive row
+    flat = np.asarray(stratified_draw(jnp.array([0.0, 0.0, 2.0, 0.0]), jnp.array([0.0, 0.5, u_top])))
+    np.testing.assert_array_equal(flat, [2, 2, 2])
+    replay, state = _partly_written(0.5)
+    valid = np.asarray(replay._valid_rows(state)[0])
+    for u in (u_top, 0.0):
+        uniform = lambda *a, u=u, **k: jnp.full(a[1], u, jnp.float32)  # noqa: E731
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(jax.random, "uniform", uniform)
+            batch, (rows, _) = replay.sample(state, jax.random.PRNGKey(397344), 32, 0.4)
+        assert valid[np.asarray(rows)].all()
+        assert np.isfinite(np.asarray(batch["weight"])).all()
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_prioritised_sampling_draws_only_stored_windows_and_finite_weights(alpha):
+    replay, state = _partly_written(alpha)
+    valid = np.asarray(replay._valid_rows(state)[0])
+    sample = jax.jit(lambda k: replay.sample(state, k, 32, 0.4))
+    for i in range(50):
+        batch, (rows, _) = sample(jax.random.PRNGKey(i))
+        assert valid[np.asarray(rows)].all(), "a row without a stored window was drawn"
+        assert np.isfinite(np.asarray(batch["weight"])).all()
+    if alpha == 0.0:  # every stored window equally likely: weights all 1
+        np.testing.assert_allclose(np.asarray(batch["weight"]), 1.0)
 
 
 def _frame_stack_run(k, padding, steps=60, num_envs=3, seed=0):

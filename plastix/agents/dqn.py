@@ -31,7 +31,7 @@ from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule
 from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
-from plastix.nets.moe import LOSSES, MOE_STATS, routing_metrics
+from plastix.nets.moe import COLLECTIONS, collected
 
 LOSS_KINDS = ("huber", "mse")
 AUGMENTATIONS = ("none", "shift")
@@ -286,7 +286,7 @@ class DQN:
         k_online, k_target, k_next = jax.random.split(key, 3)
         out, extra = neurons.apply(self.network, params, batch["obs"], self.task(batch["obs"]),
                                    rngs={"noise": k_online},
-                                   mutable=[LOSSES, MOE_STATS])
+                                   mutable=COLLECTIONS)
         target_out = self.network.apply({"params": target_params}, batch["next_obs"],
                                         self.task(batch["next_obs"]), rngs={"noise": k_target})
         rows = jnp.arange(batch["action"].shape[0])
@@ -307,10 +307,10 @@ class DQN:
             td = q_taken - jax.lax.stop_gradient(target)
             per_sample = huber(td) if c.loss == "huber" else td**2
             priority = jnp.abs(td)
-        moe_aux = sum(jax.tree.leaves(extra.get(LOSSES, {})), jnp.zeros(()))
+        moe_aux, routing = collected(extra)
         total = (batch["weight"] * per_sample).mean() + moe_aux
         aux = {"loss/total": total, "loss/td": per_sample.mean(), "q/taken": q_taken.mean(),
-               **routing_metrics(extra.get(MOE_STATS, {}))}
+               **routing}
         return total, (aux, jax.lax.stop_gradient(priority))
 
     def _beta(self, iteration: jax.Array) -> jax.Array:

@@ -25,7 +25,7 @@ from plastix.agents.api import PlasticNet, Transitions
 from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import ActorCritic, NetConfig
-from plastix.nets.moe import LOSSES, MOE_STATS, routing_metrics
+from plastix.nets.moe import COLLECTIONS, collected
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,9 @@ def check(config: PPOConfig, prefix: str = "ppo.") -> None:
     for n in ("num_envs", "num_steps", "update_epochs", "num_minibatches", "lr", "max_grad_norm"):
         if getattr(config, n) <= 0:
             raise ValueError(f"{prefix}{n}: must be positive, got {getattr(config, n)!r}")
+    for n in ("clip_eps", "ent_coef", "vf_coef"):
+        if not getattr(config, n) >= 0:
+            raise ValueError(f"{prefix}{n}: must be >= 0, got {getattr(config, n)!r}")
     if config.critic_epochs < 0:
         raise ValueError(f"{prefix}critic_epochs: must be >= 0 (0: update_epochs), got "
                          f"{config.critic_epochs}")
@@ -245,7 +248,7 @@ class PPO:
         c = self.config
         (policy, value), extra = neurons.apply(self.network, params, batch["obs"],
                                                task_ids(batch["obs"], self.spec),
-                                               mutable=[LOSSES, MOE_STATS])
+                                               mutable=COLLECTIONS)
         log_prob = self.log_prob(policy, batch["action"])
         log_ratio = log_prob - batch["log_prob"]
         ratio = jnp.exp(log_ratio)
@@ -260,7 +263,7 @@ class PPO:
             v_err = jnp.maximum(v_err, jnp.square(v_clip - batch["return"]))
         v_loss = 0.5 * v_err.mean()
         entropy = self.entropy(policy).mean()
-        moe_aux = sum(jax.tree.leaves(extra.get(LOSSES, {})), jnp.zeros(()))
+        moe_aux, routing = collected(extra)
         total = pg_loss + c.vf_coef * v_loss - c.ent_coef * entropy + moe_aux
         aux = {
             "loss/total": total,
@@ -269,7 +272,7 @@ class PPO:
             "loss/entropy": entropy,
             "loss/approx_kl": ((ratio - 1) - log_ratio).mean(),
             "loss/clip_frac": (jnp.abs(ratio - 1) > c.clip_eps).mean(),
-            **routing_metrics(extra.get(MOE_STATS, {})),
+            **routing,
         }
         if self.net.moe.kind != "none":
             aux["loss/moe_aux"] = moe_aux

@@ -37,6 +37,7 @@ from plastix.nets import neurons
 from plastix.nets.build import NetConfig, SACActor, SACCritic
 from plastix.nets.build import check as check_net
 from plastix.nets.heads import sample_tanh_gaussian
+from plastix.nets.moe import COLLECTIONS, collected
 
 
 def _mlp(width: int = 256, depth: int = 2) -> NetConfig:
@@ -287,20 +288,26 @@ class SAC:
         alpha = self.alpha(log_alpha, task)
         target = jax.lax.stop_gradient(
             batch["return"] * c.reward_scale + batch["discount"] * (q_next - alpha * next_logp))
-        q = neurons.apply(self.critic, params, batch["obs"], batch["action"], task)
+        q, extra = neurons.apply(self.critic, params, batch["obs"], batch["action"], task,
+                                 mutable=COLLECTIONS)
         per_q = ((q - target) ** 2 * batch["weight"]).mean(-1)
-        total = 0.5 * per_q.sum()
-        return total, {"loss/critic": total, "q/mean": q.mean(), "q/target": target.mean()}
+        moe_aux, routing = collected(extra, "moe/critic")
+        total = 0.5 * per_q.sum() + moe_aux
+        return total, {"loss/critic": total, "q/mean": q.mean(), "q/target": target.mean(), **routing,
+                       **({"loss/critic_moe_aux": moe_aux} if self.config.critic.moe.kind != "none" else {})}
 
     def actor_loss(self, params: Any, critic_params: Any, log_alpha: jax.Array, batch: dict, key: jax.Array):
         """``mean_b (alpha log pi(a|s) - min_j Q_j(s, a))``, ``a ~ pi(s)`` reparameterised."""
         task = self.task_of(batch["obs"])
-        mean, log_std = neurons.apply(self.actor, params, self.actor_input(critic_params, batch["obs"]), task)
+        actor_in = self.actor_input(critic_params, batch["obs"])
+        (mean, log_std), extra = neurons.apply(self.actor, params, actor_in, task, mutable=COLLECTIONS)
         action, logp = sample_tanh_gaussian(key, mean, log_std)
         q = self.critic.apply({"params": critic_params}, batch["obs"], action, task).min(0)
         alpha = jax.lax.stop_gradient(self.alpha(log_alpha, task))
-        total = (alpha * logp - q).mean()
-        return total, {"loss/actor": total, "entropy": -logp.mean(), "logp": logp}
+        moe_aux, routing = collected(extra, "moe/actor")
+        total = (alpha * logp - q).mean() + moe_aux
+        return total, {"loss/actor": total, "entropy": -logp.mean(), "logp": logp, **routing,
+                       **({"loss/actor_moe_aux": moe_aux} if self.config.actor.moe.kind != "none" else {})}
 
     def alpha_loss(self, log_alpha: jax.Array, logp: jax.Array, task: jax.Array | None = None) -> jax.Array:
         """``-mean(log_alpha * (log pi + target_entropy))`` (SB3's form), ``log pi`` held fixed; with

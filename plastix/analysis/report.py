@@ -254,6 +254,9 @@ def analyze(path: str | Path) -> Path:
     if (path / "index.sqlite").is_file():
         return analyze_sweep(path)
     if (path / "config.yaml").is_file():
+        if not (path / "metrics.jsonl").is_file():
+            raise ValueError(f"analyze: {path} has a config.yaml but no metrics.jsonl: the run has not "
+                             f"logged a chunk yet")
         return analyze_run(path)
     raise ValueError(f"analyze: {path} is neither a run directory (config.yaml) nor a sweep (index.sqlite)")
 

@@ -29,6 +29,7 @@ from scipy.special import digamma
 from plastix.analysis.plots import representation_bars
 from plastix.analysis.stats import interval_estimates
 from plastix.analysis.stats import mean as stats_mean
+from plastix.envs.api import EnvSpec, task_ids
 from plastix.run.checkpoint import ResumeError
 from plastix.run.load import load
 
@@ -211,12 +212,15 @@ def collect(agent: Any, params: Any, env: Any, key: jax.Array, num_envs: int, nu
     return {"obs": o, "action": a, "reward": r, "done": d, "layout": lay}
 
 
-def latents(network: Any, params: Any, obs: jax.Array, batch: int = 1024) -> dict[str, np.ndarray]:
+def latents(network: Any, params: Any, obs: jax.Array, batch: int = 1024,
+            spec: EnvSpec | None = None) -> dict[str, np.ndarray]:
     """The features each head reads (the output of ``actor_torso`` / ``critic_torso``, or the shared
-    ``torso`` for both) for observations ``[B, ...]``."""
+    ``torso`` for both) for observations ``[B, ...]``; with the env's ``spec``, the network also gets the
+    task ids its observations carry (task-routed experts need them, as in training)."""
     towers = ("actor_torso", "critic_torso", "torso")
     pick = lambda mdl, method: method == "__call__" and len(mdl.path) == 1 and mdl.name in towers  # noqa: E731
-    apply = jax.jit(lambda x: network.apply({"params": params}, x, capture_intermediates=pick,
+    tasks = (lambda x: None) if spec is None else (lambda x: task_ids(x, spec))  # noqa: E731
+    apply = jax.jit(lambda x: network.apply({"params": params}, x, tasks(x), capture_intermediates=pick,
                                             mutable=["intermediates"])[1]["intermediates"])
     parts: dict[str, list] = {}
     for start in range(0, len(obs), batch):
@@ -238,7 +242,7 @@ def _seed_results(run: Any, seed_index: int, num_envs: int, num_steps: int, samp
     t, n = data["done"].shape
     returns, complete = discounted_returns(data["reward"], data["done"], config.ppo.gamma)
     flat_obs = data["obs"].reshape((t * n,) + data["obs"].shape[2:])
-    found = latents(agent.network, params, flat_obs)
+    found = latents(agent.network, params, flat_obs, spec=agent.spec)
     shared = found["actor"] is found["critic"]
     lat = {name: z.reshape(t, n, -1) for name, z in found.items()}
     # samples with a complete return and a successor in the same episode

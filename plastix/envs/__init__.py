@@ -16,11 +16,13 @@ from plastix.envs.atari import register_all as _register_atari
 from plastix.envs.control import register_all as _register_control
 from plastix.envs.grid.registry import register_all as _register_grid
 from plastix.envs.metaworld import register_all as _register_metaworld
+from plastix.envs.minatar import register_all as _register_minatar
 
 _register_grid()
 _register_control()
 _register_atari()
 _register_metaworld()
+_register_minatar()
 
 __all__ = [
     "Box", "Discrete", "Env", "EnvSpec", "HostVecEnv", "UnknownEnvError",

@@ -1,8 +1,11 @@
 """Any plastix JAX env as a ``gymnasium.Env`` or a vmapped ``gymnasium.vector.VectorEnv``.
 
 For users of other libraries: numpy in, numpy out. ``GymEnv`` leaves resets to the caller, as gymnasium
-expects; ``GymVectorEnv`` resets finished envs in the same step (``AutoresetMode.SAME_STEP``) and puts
-the observation an episode ended on in ``info["final_obs"]``.
+expects; an env that carries state across its resets (``next_episode``: MinAtar's last action) carries
+it through ``reset()``, while ``reset(seed=...)`` starts afresh, so that a seed reproduces the episode.
+``GymVectorEnv`` resets finished envs in the same step (``AutoresetMode.SAME_STEP``) and puts the
+observation an episode ended on in ``info["final_obs"]``. ``info["success"]`` is passed on where the env
+reports it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class GymEnv(gym.Env):
         self.observation_space = to_gym_space(self.env.observation_space)
         self.action_space = to_gym_space(self.env.action_space)
         self._reset = jax.jit(self.env.reset)
+        carry = getattr(self.env, "next_episode", None)
+        self._next_episode = jax.jit(carry) if carry is not None else None
         self._step = jax.jit(self.env.step_env)
         self._observe = jax.jit(self.env.observe)
         self._key = jax.random.PRNGKey(0)
@@ -48,6 +53,9 @@ class GymEnv(gym.Env):
         elif self._state is None:
             self._key = jax.random.PRNGKey(int(self.np_random.integers(2**31)))
         self._key, k = jax.random.split(self._key)
+        if seed is None and self._state is not None and self._next_episode is not None:
+            self._state = self._next_episode(k, self._state)
+            return np.asarray(self._observe(self._state)), {}
         obs, self._state = self._reset(k)
         return np.asarray(obs), {}
 
@@ -57,7 +65,8 @@ class GymEnv(gym.Env):
         self._key, k = jax.random.split(self._key)
         self._state, reward, term, trunc, info = self._step(k, self._state, action)
         obs = np.asarray(self._observe(self._state))
-        return obs, float(reward), bool(term), bool(trunc), {"success": bool(info["success"])}
+        info = {"success": bool(info["success"])} if "success" in info else {}
+        return obs, float(reward), bool(term), bool(trunc), info
 
 
 class GymVectorEnv(gym.vector.VectorEnv):
@@ -91,5 +100,5 @@ class GymVectorEnv(gym.vector.VectorEnv):
         obs, self._state, reward, term, trunc, info = self._step(
             jax.random.split(k, self.num_envs), self._state, np.asarray(actions)
         )
-        info = {"final_obs": np.asarray(info["final_obs"]), "success": np.asarray(info["success"])}
+        info = {k: np.asarray(info[k]) for k in ("final_obs", "success") if k in info}
         return np.asarray(obs), np.asarray(reward), np.asarray(term), np.asarray(trunc), info

@@ -162,6 +162,10 @@ class Encoder(nn.Module):
             x = ImpalaCNN(e.scale, name="cnn")(obs)
         else:
             x = obs.astype(jnp.float32)
+        if e.kind != "none" and 0 in x.shape[-3:]:
+            raise ValueError(f"encoder.kind: the {e.kind} encoder (padding {e.padding}) maps observations of "
+                             f"shape {tuple(obs.shape[-3:])} to {tuple(x.shape[-3:])}, no features; use "
+                             f"encoder.padding SAME, another encoder or a larger observation")
         return Bottleneck(self.cfg.bottleneck, keep_tokens=True, patch=self.cfg.patch,
                           embed=self.cfg.patch_embed, name="bottleneck")(x)
 

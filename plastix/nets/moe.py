@@ -271,7 +271,17 @@ class TaskMoE(nn.Module):
 MOE_KINDS = {"soft": SoftMoE, "topk": TopKMoE, "expert_choice": ExpertChoiceMoE, "task": TaskMoE}
 
 
-def routing_metrics(stats: dict) -> dict[str, jax.Array]:
+COLLECTIONS = (LOSSES, MOE_STATS)  # what a loss's apply collects (``mutable=COLLECTIONS``)
+
+
+def collected(extra: dict, prefix: str = "moe") -> tuple[jax.Array, dict[str, jax.Array]]:
+    """``(aux_loss, metrics)`` from the collections of an apply with ``mutable=COLLECTIONS``: the sum of
+    the experts' auxiliary losses (to add to the loss) and their routing metrics under ``prefix``."""
+    aux = sum(jax.tree.leaves(extra.get(LOSSES, {})), jnp.zeros(()))
+    return aux, routing_metrics(extra.get(MOE_STATS, {}), prefix)
+
+
+def routing_metrics(stats: dict, prefix: str = "moe") -> dict[str, jax.Array]:
     """Scalars to log from a ``"moe"`` collection: per layer, its entropy and dropped share, and its
     load imbalance (largest expert load x number of experts; 1 is perfectly balanced)."""
     out = {}
@@ -279,7 +289,7 @@ def routing_metrics(stats: dict) -> dict[str, jax.Array]:
         names = [str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey)]
         layer, stat = "/".join(names[:-1]), names[-1]
         if stat == "load":
-            out[f"moe/{layer}/load_imbalance"] = leaf.max() * leaf.shape[-1]
+            out[f"{prefix}/{layer}/load_imbalance"] = leaf.max() * leaf.shape[-1]
         else:
-            out[f"moe/{layer}/{stat}"] = leaf
+            out[f"{prefix}/{layer}/{stat}"] = leaf
     return out

@@ -4,13 +4,16 @@ Orbax writes a checkpoint into a temporary directory and renames it when complet
 plastix writes a manifest (size and SHA-256 of every file) into it, atomically. A checkpoint counts only
 with a manifest that its files still match, so a save cut short by a kill, or a file truncated or
 damaged later, is found before restoring: `Checkpointer.restore_latest` reports it in one line (which
-checkpoint, which file), deletes it, and restores the newest intact one.
+checkpoint, which file), deletes it (the trainer, holding the run's lock) or skips it (a reader: a
+checkpoint being saved has no manifest yet), and restores the newest intact one. A reader's
+checkpointer is read-only: it creates, cleans and deletes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -41,14 +44,22 @@ def _files(step_dir: Path) -> list[Path]:
 class Checkpointer:
     """Keeps the latest ``max_to_keep`` checkpoints of a run, indexed by chunk number."""
 
-    def __init__(self, directory: Path, max_to_keep: int = 2):
+    def __init__(self, directory: Path, max_to_keep: int = 2, read_only: bool = False):
         self.directory = Path(directory).resolve()
-        self.manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
-            ),
-        )
+        self.read_only = read_only
+        keep = {"max_to_keep": None, "save_interval_steps": 0} if read_only else {"max_to_keep": max_to_keep}
+        absl = logging.getLogger("absl")
+        level = absl.level
+        absl.setLevel(logging.ERROR)  # orbax logs a warning for every read-only manager
+        try:
+            self.manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    **keep, enable_async_checkpointing=False, create=not read_only, read_only=read_only,
+                ),
+            )
+        finally:
+            absl.setLevel(level)
 
     def latest(self) -> int | None:
         """The chunk number of the newest checkpoint whose save finished (it has a manifest)."""
@@ -94,15 +105,19 @@ class Checkpointer:
 
     def restore_latest(self, like: Any, warn: Callable[[str], None]) -> tuple[int, Any] | None:
         """``(chunk, tree)`` of the newest intact checkpoint, or None when there is none. Each damaged
-        or partial newer one is reported through ``warn`` in one line and deleted."""
-        for chunk in sorted(self.manager.all_steps(), reverse=True):
+        or partial newer one is reported through ``warn`` in one line, and deleted unless read-only."""
+        steps = sorted(self.manager.all_steps(), reverse=True) if self.directory.is_dir() else []
+        for chunk in steps:
             problem = self.problem(chunk)
             if problem is None:
                 return chunk, self.restore(chunk, like)
-            older = [s for s in self.manager.all_steps() if s < chunk]
-            then = f"trying checkpoint {max(older)}" if older else "no older checkpoint: starting over"
-            warn(f"checkpoint {chunk} is unusable ({problem}); {then}")
-            self.manager.delete(chunk)
+            older = [s for s in steps if s < chunk]
+            then = f"trying checkpoint {max(older)}" if older else \
+                "no older checkpoint" if self.read_only else "no older checkpoint: starting over"
+            kept = " (left as it is: it may be a save in progress)" if self.read_only else ""
+            warn(f"checkpoint {chunk} is unusable ({problem}){kept}; {then}")
+            if not self.read_only:
+                self.manager.delete(chunk)
         return None
 
     def close(self) -> None:

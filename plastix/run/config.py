@@ -18,6 +18,7 @@ from plastix.envs import Env, check_env_id, make
 from plastix.envs.atari import AtariOptions
 from plastix.envs.grid.taskmix import TASKMIX_ID, TaskMixOptions
 from plastix.envs.metaworld import MetaWorldOptions
+from plastix.envs.minatar import MINATAR_TASKMIX_ID, MinAtarOptions
 from plastix.envs.optimistic_reset import OptimisticReset, ResetPoolError
 from plastix.nets.build import NetConfig, check
 from plastix.plasticity.hook import PlasticityConfig
@@ -46,7 +47,8 @@ class RunConfig:
     seeds: int = 4
     """Number of independent seeds, trained together (vmapped, sharded over devices)."""
     seed: int = 0
-    """First seed; seed i uses PRNGKey(seed + i)."""
+    """The run's seed; its seed i uses fold_in(PRNGKey(seed), i), so runs of different seeds share no
+    stream."""
     observation: str = "egocentric"
     """Gridworld observation: egocentric (MiniGrid's 7x7 view), full (the whole grid), onehot,
     full_onehot, rgb (the view as pixels) or rgb_full (the whole grid as pixels)."""
@@ -59,11 +61,14 @@ class RunConfig:
     """How ALE / CALE games are played (sticky actions, life loss, reward clipping, action set); only
     for ALE/ and CALE/ ids."""
     taskmix: TaskMixOptions = field(default_factory=TaskMixOptions)
-    """The gridworlds of TaskMix/MiniGrid-v0 (multi-task or continual) and whether the observation holds
-    the task id; only for that id."""
+    """The tasks of TaskMix/MiniGrid-v0 or TaskMix/MinAtar-v0 (multi-task or continual) and whether the
+    observation holds the task id; only for those ids."""
     metaworld: MetaWorldOptions = field(default_factory=MetaWorldOptions)
     """How Meta-World sets are built (task list, reward version, vector strategy, benchmark seed); only
     for Meta-World/ ids."""
+    minatar: MinAtarOptions = field(default_factory=MinAtarOptions)
+    """How MinAtar games are played (sticky actions, difficulty ramping, a step cap); only for MinAtar/ ids
+    and TaskMix/MinAtar-v0."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
     """PPO hyper-parameters (agent ppo)."""
     dqn: DQNConfig = field(default_factory=DQNConfig)
@@ -109,7 +114,7 @@ def _type_ok(value: Any, annotation: Any) -> bool:
             return all(_type_ok(v, args[0]) for v in value)
         return len(args) == len(value) and all(map(_type_ok, value, args))
     if annotation is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(annotation, type):
@@ -126,8 +131,9 @@ def _check_types(obj: Any, prefix: str = "") -> None:
                 raise ConfigError(f"{name}: expected a {hints[f.name].__name__}, got {value!r}")
             _check_types(value, name + ".")
         elif not _type_ok(value, hints[f.name]):
+            finite = " (a finite number)" if isinstance(value, float) and not math.isfinite(value) else ""
             raise ConfigError(
-                f"{name}: expected {getattr(hints[f.name], '__name__', hints[f.name])}, "
+                f"{name}: expected {getattr(hints[f.name], '__name__', hints[f.name])}{finite}, "
                 f"got {type(value).__name__} {value!r}"
             )
 
@@ -160,7 +166,16 @@ def validate(config: RunConfig) -> RunConfig:
         check_wandb(config.wandb)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    spec = build_env(config).spec
+    for other in AGENTS:
+        if other != config.agent and getattr(config, other) != getattr(RunConfig(), other):
+            raise ConfigError(f"{other}: the {other} section applies to agent {other}, but this run's agent "
+                              f"is {config.agent}; set --{config.agent}.* instead, or leave {other} at its "
+                              f"defaults")
+    env = build_env(config)
+    spec = env.spec
+    if config.eval_max_steps and hasattr(env, "evaluate"):
+        raise ConfigError(f"eval_max_steps: {config.env} is evaluated by its benchmark's own protocol, whose "
+                          f"episodes have their own length; leave eval_max_steps 0")
     agent_cls = AGENTS[config.agent]
     kinds = agent_cls.action_kinds
     if spec.action_space.kind not in kinds:
@@ -195,6 +210,7 @@ def validate(config: RunConfig) -> RunConfig:
         raise ConfigError(f"ppo.critic_epochs: {config.ppo.critic_epochs} critic epochs against "
                           f"{config.ppo.update_epochs} actor epochs need separate networks, but net.shared "
                           f"is {config.net.shared!r}; set net.shared none, or critic_epochs 0")
+    _check_net_reads(config)
     if config.agent == "sac" and config.net != NetConfig():
         raise ConfigError("net: SAC's networks are set in its own section (sac.actor.*, sac.critic.*); "
                           "leave net at its defaults")
@@ -213,6 +229,27 @@ def validate(config: RunConfig) -> RunConfig:
                               f"{config.env} has {spec.num_tasks} tasks, so set {name}.moe.experts "
                               f"{spec.num_tasks} (got {net.moe.experts})")
     return config
+
+
+def _check_net_reads(config: RunConfig) -> None:
+    """Refuse network settings the selected agent has no use for: actor-critic sharing and expert
+    placement are PPO's (DQN has one network; SAC's actor and critic are separate networks)."""
+    if config.agent == "ppo":
+        return
+    nets = {"net": config.net} if config.agent != "sac" else {"sac.actor": config.sac.actor,
+                                                               "sac.critic": config.sac.critic}
+    default = NetConfig()
+    for name, net in nets.items():
+        if config.agent != "sac" and net.shared != default.shared:
+            raise ConfigError(f"{name}.shared: actor-critic sharing is for agent ppo; {config.agent} has one "
+                              f"network; leave it {default.shared!r}")
+        if net.moe.placement != default.moe.placement:
+            raise ConfigError(f"{name}.moe.placement: experts in the actor, the critic or both is for agent "
+                              f"ppo; {config.agent} places them with its own network section; leave it "
+                              f"{default.moe.placement!r}")
+        if config.agent == "dqn" and net.moe.kind != "none" and net.moe.position != "middle":
+            raise ConfigError(f"{name}.moe.position: value-based agents take experts in the middle position, "
+                              f"got {net.moe.position!r}")
 
 
 def agent_config(config: RunConfig) -> Any:
@@ -270,17 +307,25 @@ def build_env(config: RunConfig) -> Any:
 def _named_env(config: RunConfig) -> Any:
     families = {"atari": (("ALE/", "CALE/"), AtariOptions(), "the ALE options"),
                 "metaworld": (("Meta-World/",), MetaWorldOptions(), "the Meta-World options"),
-                "taskmix": ((TASKMIX_ID,), TaskMixOptions(), "the task-mix options")}
+                "taskmix": ((TASKMIX_ID, MINATAR_TASKMIX_ID), TaskMixOptions(), "the task-mix options"),
+                "minatar": (("MinAtar/", MINATAR_TASKMIX_ID), MinAtarOptions(), "the MinAtar options")}
+    builder = None  # the first family whose ids match builds the env (TaskMix/MinAtar-v0: the task mix)
     for section, (prefixes, default, what) in families.items():
         if config.env.startswith(prefixes):
-            extra = {"observation": config.observation} if section == "taskmix" else {}
-            try:
-                return make(config.env, options=getattr(config, section), **extra)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-        if getattr(config, section) != default:
+            builder = builder or section
+        elif getattr(config, section) != default:
             raise ConfigError(f"{section}: {what} apply to {' and '.join(prefixes)} ids, not {config.env}; "
                               f"leave them at their defaults")
+    if builder:
+        if config.env != TASKMIX_ID and config.observation != RunConfig.observation:
+            raise ConfigError(f"observation: {config.env} has no observation option (gridworlds have); "
+                              f"leave the default")
+        extra = {"observation": config.observation} if config.env == TASKMIX_ID else \
+            {"minatar": config.minatar} if config.env == MINATAR_TASKMIX_ID else {}
+        try:
+            return make(config.env, options=getattr(config, builder), **extra)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
     if config.observation == RunConfig.observation:
         return make(config.env)
     try:
@@ -372,7 +417,7 @@ def _recipe_dict(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any
     """A recipe's mapping with its ``base`` recipe (if it names one) merged under it, section by section."""
     if name_or_path in seen:
         raise ConfigError(f"recipe: {name_or_path!r} is its own base ({' -> '.join(seen + (name_or_path,))})")
-    data = yaml.safe_load(recipe_path(name_or_path).read_text()) or {}
+    data = _read_mapping(recipe_path(name_or_path))
     base = data.pop("base", None)
     if base is None:
         return data
@@ -390,9 +435,32 @@ def load_recipe(name_or_path: str) -> RunConfig:
     return from_dict(_recipe_dict(name_or_path))
 
 
+def _read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file's mapping; a syntax error or another kind of document is one `ConfigError` line
+    naming the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(err, 'problem', None) or err})") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields, got a {type(data).__name__}")
+    return data
+
+
 def save_yaml(config: RunConfig, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
 
 
 def load_yaml(path: Path) -> RunConfig:
-    return from_dict(yaml.safe_load(path.read_text()) or {})
+    """A run's ``config.yaml`` as a config; unknown keys and bad YAML are errors naming the file."""
+    try:
+        return from_dict(_read_mapping(path))
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(message if message.startswith(str(path)) else f"{path}: {message}") from None

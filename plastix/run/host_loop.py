@@ -160,6 +160,25 @@ class HostLoop:
 
         return for_case
 
+    def trace(self, hook: Any = None) -> None:
+        """Evaluate one seed's init, acting, one updating iteration (measuring and resetting as the hook
+        can) and the evaluation policy on shapes alone (``jax.eval_shape``), without building an env."""
+        agent, n = self.agent, self.num_envs
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        state = jax.eval_shape(agent.init, key)
+        space = self.env.spec.observation_space
+        obs = jax.ShapeDtypeStruct((n,) + tuple(space.shape), space.dtype)
+        action, aux = jax.eval_shape(lambda s, o, k: agent.act(s, o, k), state, obs, key)
+        jax.eval_shape(lambda s, o, k: agent.act(s, o, k, False), state, obs, key)
+        step = Transitions(obs=obs, action=action, reward=jax.ShapeDtypeStruct((n,), jnp.float32),
+                           terminated=jax.ShapeDtypeStruct((n,), bool),
+                           truncated=jax.ShapeDtypeStruct((n,), bool), next_obs=obs, aux=aux)
+        learn = self._make_learn(hook)
+        case = (True, None if hook is None else hook.when(True, 0))
+        batched = lambda x: jax.ShapeDtypeStruct((self.num_seeds,) + x.shape, x.dtype)  # noqa: E731
+        args = jax.tree.map(batched, (state, [step] * agent.steps_per_iteration, obs, key))
+        jax.eval_shape(learn(case), *args, jnp.int32(0))
+
     def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, dict[str, np.ndarray]]:
         agent, envs = self.agent, self._train()
         seeds, n, steps_per = self.num_seeds, self.num_envs, agent.steps_per_iteration

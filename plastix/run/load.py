@@ -13,8 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from plastix.agents import AGENTS
+from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
-from plastix.run.config import RunConfig, agent_config, build_env, load_yaml, plan
+from plastix.run.config import ConfigError, RunConfig, agent_config, build_env, load_yaml, plan
 from plastix.run.host_loop import HostLoop
 from plastix.run.loop import DeviceLoop, Runner, shard_seeds
 
@@ -26,9 +27,37 @@ def build(config: RunConfig) -> tuple[Any, Any]:
     return env, agent
 
 
+def check_program(config: RunConfig) -> None:
+    """`validate`'s complement: build the run's env, agent and loop and `trace_program` them, so a
+    combination that cannot run fails before anything compiles (``plastix train --check`` runs this)."""
+    env, agent = build(config)
+    loop = make_loop(env, agent, config.seeds)
+    try:
+        trace_program(loop, make_hook(agent, config.plasticity), config)
+    finally:
+        loop.close()
+
+
+def trace_program(loop: DeviceLoop | HostLoop, hook: Any, config: RunConfig) -> None:
+    """Trace the run's whole program on shapes alone (agent init, one iteration of its loop with the
+    plasticity hook, the evaluation policy: `DeviceLoop.trace` / `HostLoop.trace`); a failure is one
+    `ConfigError` line naming the field (plastix's own checks) or the env x agent combination."""
+    try:
+        loop.trace(hook)
+    except ValueError as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+    except Exception as err:  # noqa: BLE001  any other tracing failure, in one line
+        first = str(err).splitlines()[0] if str(err) else ""
+        raise ConfigError(f"agent: {config.agent} with this network does not run on {config.env} "
+                          f"({type(err).__name__}: {first})") from None
+
+
 def seed_keys(config: RunConfig) -> jax.Array:
-    """Seed i uses ``PRNGKey(config.seed + i)``."""
-    return jnp.stack([jax.random.PRNGKey(config.seed + i) for i in range(config.seeds)])
+    """Seed index i of a run with ``seed`` s uses ``fold_in(PRNGKey(s), i)``: no two (run seed, index)
+    pairs share a stream, so runs with neighbouring ``seed`` values are independent (``PRNGKey(s + i)``
+    would give ``--seed 1`` three of ``--seed 0``'s four streams)."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.PRNGKey(config.seed),
+                                                            jnp.arange(config.seeds))
 
 
 def make_loop(env: Any, agent: Any, num_seeds: int) -> DeviceLoop | HostLoop:
@@ -68,7 +97,7 @@ def load(run_dir: str | Path) -> LoadedRun:
     env, agent = build(config)
     loop = make_loop(env, agent, config.seeds)
     like = init_runners(loop, config)
-    ckpt = Checkpointer(run_dir / "checkpoints")
+    ckpt = Checkpointer(run_dir / "checkpoints", read_only=True)
     try:
         restored = ckpt.restore_latest(like, lambda msg: print(msg, file=sys.stderr))
     finally:
@@ -104,8 +133,10 @@ def evaluate_seeds(evaluate_fn: Any, agent_state: Any, config: RunConfig,
 def evaluate(run_dir: str | Path, episodes: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Evaluate a run's newest checkpoint with the agent's evaluation policy: per-seed mean return
     and success rate over ``episodes`` (default: the run's ``eval_episodes``) fresh episodes."""
+    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
+        raise ConfigError(f"episodes: must be a positive number of episodes per seed, got {episodes!r}")
     run = load(run_dir)
-    n = episodes or run.config.eval_episodes
+    n = run.config.eval_episodes if episodes is None else episodes
     agent_state = shard_seeds(run.runner.agent, run.config.seeds)
     evaluate_fn = run.loop.evaluator(n, run.config.eval_max_steps)
     try:

@@ -224,5 +224,13 @@ class DeviceLoop:
     def evaluator(self, num_episodes: int, max_steps: int = 0):
         return make_evaluate(self.env, self.agent, num_episodes, self.num_seeds, max_steps or 100_000)
 
+    def trace(self, hook: Any = None) -> None:
+        """Evaluate one seed's init, one training iteration (every branch of it) and the evaluation
+        policy on shapes alone (``jax.eval_shape``): what fails to trace fails here, uncompiled."""
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        runner = jax.eval_shape(make_init(self.env, self.agent), key)
+        jax.eval_shape(make_iteration(self.env, self.agent, hook), runner, jnp.int32(0))
+        jax.eval_shape(lambda s, o, k: self.agent.act(s, o, k, False), runner.agent, runner.obs, key)
+
     def close(self) -> None:
         pass

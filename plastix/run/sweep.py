@@ -2,7 +2,10 @@
 or on a Ray cluster, idempotent across crashes.
 
 Each point of the sweep is one run (its seeds are vmapped inside the run, as every on-device agent does)
-in ``<sweep dir>/runs/<hash of its overrides>``. An SQLite index (``<sweep dir>/index.sqlite``: hash,
+in ``<sweep dir>/runs/<hash of its whole resolved config>``, so a run is reused only for the very config
+it trained; relaunching into a directory whose runs were trained from another base or ``set`` is refused
+by name (or, with ``restart_changed``, the changed points train afresh and their old runs are left out of
+the index's rows). An SQLite index (``<sweep dir>/index.sqlite``: hash,
 overrides, run dir, status, attempts, last error) records progress, so a sweep launched again skips
 finished runs, resumes interrupted ones from their checkpoints and retries failed ones; thousands of
 runs stay queryable with plain SQL. A run is trained by one process at a time (`plastix.run.lock`),
@@ -68,6 +71,10 @@ class SweepConfig:
     """Ray: GPUs reserved per run."""
     retries: int = 1
     """Times a failed run is tried again within one launch (its error is kept in the index)."""
+    restart_changed: bool = False
+    """Relaunching into a sweep directory whose runs of the same points were trained from another config
+    (a changed base, set or recipe): train those points afresh (the old runs stay on disk, marked
+    replaced in the index) instead of refusing."""
 
 
 def _set_field(data: dict, path: str, value: Any) -> None:
@@ -108,9 +115,41 @@ def points(sweep: SweepConfig) -> list[dict[str, Any]]:
             for _ in range(sweep.num_samples)]
 
 
-def run_hash(overrides: dict[str, Any]) -> str:
-    """A short stable id of a run's overrides."""
-    return hashlib.sha1(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def run_hash(data: dict[str, Any]) -> str:
+    """A short stable id of a mapping (key order does not count)."""
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+PLACEMENT = ("out_dir", "name", "progress")  # where a run goes and how it shows, not what it trains
+
+
+def identity(config: Any) -> dict[str, Any]:
+    """What makes a sweep run the same run: its whole resolved config but where it is written."""
+    return {k: v for k, v in to_dict(config).items() if k not in PLACEMENT}
+
+
+def _first_difference(old: Any, new: Any, path: str = "") -> str:
+    """``field: old -> new`` for the first field where two config mappings differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                return _first_difference(old.get(key), new.get(key), f"{path}{key}.")
+    return f"{path.rstrip('.')}: {old!r} -> {new!r}"
+
+
+def check_sweep(sweep: SweepConfig) -> None:
+    """Refuse settings that would do nothing: Ray's options with the local backend."""
+    if sweep.backend not in BACKENDS:
+        raise ValueError(f"backend: {sweep.backend!r} is not one of {', '.join(BACKENDS)}")
+    if sweep.retries < 0:
+        raise ValueError(f"retries: must be >= 0, got {sweep.retries}")
+    if sweep.backend == "local":
+        ray_only = {"address": (sweep.address, ""), "cpus_per_run": (sweep.cpus_per_run, 1.0),
+                    "gpus_per_run": (sweep.gpus_per_run, 0.0)}
+        for name, (value, default) in ray_only.items():
+            if value != default:
+                raise ValueError(f"{name}: a Ray option, but the backend is local (processes: --workers); "
+                                 f"add --backend ray or leave {name} out")
 
 
 def build_config(sweep: SweepConfig, overrides: dict[str, Any]):
@@ -148,12 +187,13 @@ class Index:
             db.execute(f"UPDATE runs SET status = ?, error = ?, updated = ?{extra} WHERE hash = ?",
                        (status, error, time.time(), h))
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self, replaced: bool = False) -> list[dict[str, Any]]:
+        """Every run, in the order added; runs a relaunch replaced (``restart_changed``) only when asked."""
         with self._connect() as db:
             cur = db.execute("SELECT hash, overrides, run_dir, status, attempts, error FROM runs "
                              "ORDER BY rowid")
             return [{"hash": h, "overrides": json.loads(o), "run_dir": d, "status": s, "attempts": a,
-                     "error": e} for h, o, d, s, a, e in cur.fetchall()]
+                     "error": e} for h, o, d, s, a, e in cur.fetchall() if replaced or s != "replaced"]
 
 
 def run_point(sweep_dir: str, h: str, config_dict: dict) -> tuple[str, str]:
@@ -193,18 +233,16 @@ def launch(sweep: SweepConfig, say=print, lock_wait: float = 10.0) -> list[dict[
     """Run every point not finished yet; returns the index rows when all have ended. A run another live
     process is training (its run directory's lock is held) is waited for up to ``lock_wait`` seconds,
     then skipped with a message: no run directory ever has two writers."""
-    if sweep.backend not in BACKENDS:
-        raise ValueError(f"backend: {sweep.backend!r} is not one of {', '.join(BACKENDS)}")
-    if sweep.retries < 0:
-        raise ValueError(f"retries: must be >= 0, got {sweep.retries}")
+    check_sweep(sweep)
+    configs = [(overrides, build_config(sweep, overrides)) for overrides in points(sweep)]  # all validate
     sweep_dir = Path(sweep.out)
+    _refuse_changed(sweep, sweep_dir, configs)
     (sweep_dir / "runs").mkdir(parents=True, exist_ok=True)
     (sweep_dir / "sweep.yaml").write_text(yaml.safe_dump(dataclasses.asdict(sweep), sort_keys=False))
     index = Index(sweep_dir / "index.sqlite")
     todo = []
-    for overrides in points(sweep):
-        config = build_config(sweep, overrides)  # every point validates before any run starts
-        h = run_hash(overrides)
+    for overrides, config in configs:
+        h = run_hash(identity(config))
         run_dir = sweep_dir / "runs" / h
         index.add(h, overrides, run_dir)
         pid = _wait_for_lock(run_dir, lock_wait)
@@ -220,6 +258,30 @@ def launch(sweep: SweepConfig, say=print, lock_wait: float = 10.0) -> list[dict[
         run = _run_ray if sweep.backend == "ray" else _run_local
         run(sweep, sweep_dir, todo, _Progress(sweep_dir, index, say))
     return index.rows()
+
+
+def _refuse_changed(sweep: SweepConfig, sweep_dir: Path, configs: list[tuple[dict, Any]]) -> None:
+    """Runs already in ``sweep_dir`` for these points but trained from another config: refused by name,
+    or (``restart_changed``) marked replaced so the points train afresh."""
+    if not (sweep_dir / "index.sqlite").is_file():
+        return
+    index = Index(sweep_dir / "index.sqlite")
+    now = {json.dumps(o, sort_keys=True): identity(c) for o, c in configs}
+    keyed = [(r, json.dumps(r["overrides"], sort_keys=True)) for r in index.rows()]
+    changed = [(r, now[key]) for r, key in keyed if key in now and r["hash"] != run_hash(now[key])]
+    if not changed:
+        return
+    if sweep.restart_changed:
+        for row, _ in changed:
+            index.mark(row["hash"], "replaced")
+        return
+    row, new = changed[0]
+    old_config = Path(row["run_dir"]) / "config.yaml"
+    old = identity(from_dict(yaml.safe_load(old_config.read_text()))) if old_config.is_file() else {}
+    raise ValueError(f"out: {sweep_dir} holds {len(changed)} run(s) of these points trained from another "
+                     f"config (run {row['hash']}, {_first_difference(old, new)}); relaunch with the "
+                     f"sweep's own base and set, pick another --out, or add --restart-changed to train the "
+                     f"changed points afresh")
 
 
 class _Progress:

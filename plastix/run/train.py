@@ -23,7 +23,7 @@ from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
 from plastix.run.host_loop import HostEnvError
-from plastix.run.load import build, evaluate_seeds, init_runners, make_loop
+from plastix.run.load import build, evaluate_seeds, init_runners, make_loop, trace_program
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.plots import activity_curves, learning_curve
@@ -106,28 +106,26 @@ def _first_nonfinite(metrics: dict[str, np.ndarray]) -> int | None:
 def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False,
         say: Callable[[str], None] = print) -> TrainResult:
     """Train ``config`` into ``run_dir`` (a new directory unless ``resuming``), holding the directory's
-    lock throughout; ``say`` reports where a resumed run continues from and any unusable checkpoint."""
+    lock throughout; ``say`` reports where a resumed run continues from and any unusable checkpoint.
+    The config is validated and its program traced on shapes before any directory is made."""
     validate(config)
-    if run_dir is None:
-        run_dir = _new_run_dir(config)
-    with run_lock(run_dir):
-        return _run(config, Path(run_dir), resuming, say)
-
-
-def _run(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], None]) -> TrainResult:
-    p = plan(config)
     env, agent = build(config)
-    if not resuming:
-        save_yaml(config, run_dir / "config.yaml")
     loop = make_loop(env, agent, config.seeds)
     try:
-        return _train(config, run_dir, resuming, say, p, agent, loop)
+        hook = make_hook(agent, config.plasticity)
+        trace_program(loop, hook, config)
+        if run_dir is None:
+            run_dir = _new_run_dir(config)
+        with run_lock(run_dir):
+            if not resuming:
+                save_yaml(config, Path(run_dir) / "config.yaml")
+            return _train(config, Path(run_dir), resuming, say, plan(config), agent, loop, hook)
     finally:
         loop.close()
 
 
 def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], None], p: Plan,
-           agent: Any, loop: Any) -> TrainResult:
+           agent: Any, loop: Any, hook: Any) -> TrainResult:
     runner = init_runners(loop, config)
     ckpt = Checkpointer(run_dir / "checkpoints")
     start = 0
@@ -140,7 +138,6 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
         say(f"resuming {run_dir} from checkpoint {start}: step {done_steps:,} of {p.total_steps:,} per seed")
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps, wandb=config.wandb,
                      config=to_dict(config))
-    hook = make_hook(agent, config.plasticity)
     chunk_fns: dict[int, Any] = {}
 
     def chunk_fn(iterations: int):
@@ -149,7 +146,8 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
         return chunk_fns[iterations]
 
     t = time.perf_counter()
-    chunk_fn(p.per_chunk)
+    for chunk in sorted({start, p.num_chunks - 1} & set(range(start, p.num_chunks))):  # a short last one too
+        chunk_fn(p.chunk_iterations(chunk))
     compile_s = time.perf_counter() - t
     evaluate = loop.evaluator(config.eval_episodes, config.eval_max_steps)
 

@@ -10,7 +10,7 @@ import pytest
 
 from plastix.agents.sac import SAC, SACConfig, polyak, tanh_gaussian_log_prob
 from plastix.envs.api import Box, EnvSpec
-from plastix.nets.build import NetConfig
+from plastix.nets.build import MoEConfig, NetConfig
 from plastix.nets.heads import sample_tanh_gaussian
 from plastix.plasticity.hook import PlasticityConfig
 from plastix.run.config import ConfigError, RunConfig, validate
@@ -157,3 +157,27 @@ def test_shared_pixel_encoder_feeds_the_actor_through_a_stop_gradient():
                                                   state.log_alpha, batch, jax.random.PRNGKey(1))[0])(
         state.critic_params)
     assert any(np.any(g != 0) for g in jax.tree.leaves(grads["encoder"]))
+
+
+@pytest.mark.parametrize("side", ["actor", "critic"])
+def test_moe_auxiliary_losses_and_routing_statistics_reach_sac_losses(side):
+    def loss_info(coef):
+        moe = NetConfig(hidden=(8, 8), activation="relu",
+                        moe=MoEConfig(kind="topk", experts=4, aux=("load", "importance"), aux_coef=coef))
+        nets = {"actor": SMALL, "critic": SMALL, side: moe}
+        agent = SAC(SPEC, SACConfig(buffer_size=64, batch_size=4, **nets), 100)
+        state = agent.init(jax.random.PRNGKey(0))
+        batch, key = _batch(), jax.random.PRNGKey(5)
+        if side == "critic":
+            return agent.critic_loss(state.critic_params, state.target_critic_params, state.actor_params,
+                                     state.log_alpha, batch, key)
+        return agent.actor_loss(state.actor_params, state.critic_params, jnp.log(0.2), batch, key)
+
+    loss0, info0 = loss_info(0.0)
+    loss1, info1 = loss_info(1.0)
+    aux = info1[f"loss/{side}_moe_aux"]
+    assert float(aux) > 0 and float(info0[f"loss/{side}_moe_aux"]) == 0.0
+    np.testing.assert_allclose(loss1 - loss0, aux, rtol=1e-5)  # the auxiliary loss is in what is minimised
+    routing = [k for k in info1 if k.startswith(f"moe/{side}/")]
+    assert any(k.endswith("/load_imbalance") for k in routing)
+    assert any(k.endswith("/entropy") for k in routing)

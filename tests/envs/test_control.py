@@ -43,13 +43,15 @@ def test_spaces(env_id, obs, act):
 def test_actions_are_rescaled_to_the_env_bounds():
     vec = make("Humanoid-v5").vector(1)
     env = vec.envs[0]
-    np.testing.assert_allclose(env.low, -0.4) and np.testing.assert_allclose(env.high, 0.4)
+    np.testing.assert_allclose(env.low, -0.4)
+    np.testing.assert_allclose(env.high, 0.4)
     vec.reset(0)
     seen = []
     env.env.step = lambda a: seen.append(a) or (np.zeros(348), 0.0, False, False, {})
     vec.step(np.array([[1.0] * 17]))
     vec.step(np.array([[-2.0] * 17]))  # clipped to -1 first
-    np.testing.assert_allclose(seen[0], 0.4) and np.testing.assert_allclose(seen[1], -0.4)
+    np.testing.assert_allclose(seen[0], 0.4)
+    np.testing.assert_allclose(seen[1], -0.4)
 
 
 def test_hopper_terminates_truncates_and_auto_resets_with_the_final_observation():

@@ -89,7 +89,8 @@ def test_topk_module_outputs_zero_for_dropped_tokens():
     params = moe.init(jax.random.PRNGKey(0), x)["params"]
     params["router"]["router"]["kernel"] = jnp.array([[5.0, -5.0]] * d)  # all tokens to expert 0
     y, stats = moe.apply({"params": params}, x, mutable=[MOE_STATS, LOSSES])
-    assert np.abs(np.asarray(y[3:])).max() == 0 and np.abs(np.asarray(y[:3])).min() >= 0
+    assert np.abs(np.asarray(y[3:])).max() == 0  # dropped tokens: no expert output
+    assert (np.abs(np.asarray(y[:3])).max(-1) > 0).all()  # every kept token got expert 0's output
     assert np.isclose(float(stats[MOE_STATS]["dropped"][0]), 0.5)
     assert np.allclose(stats[MOE_STATS]["load"][0], [0.5, 0.0])
 

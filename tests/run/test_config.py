@@ -149,3 +149,102 @@ def test_cli_errors_are_one_clear_message(tmp_path):
     out = _cli("--resume", str(tmp_path / "missing"))
     assert out.returncode == 2 and "resume:" in out.stdout
     assert not list(tmp_path.iterdir())  # nothing was created
+
+
+# ---------------------------------------------------------------- env x network x agent, traced
+NATURE_VALID = NetConfig(encoder=EncoderConfig(kind="nature", padding="VALID"))
+
+
+@pytest.mark.parametrize("config, field, words", [
+    # the 7x7 egocentric view through Nature's 8x8 stride-4 VALID convolutions: no features at all
+    (RunConfig(net=NATURE_VALID), "encoder.kind", "maps observations of shape (7, 7, 3) to"),
+    (RunConfig(agent="dqn", env="MiniGrid-Empty-5x5-v0", net=NATURE_VALID), "encoder.kind",
+     "(7, 7, 3)"),
+])
+def test_a_program_that_cannot_run_fails_its_trace_before_anything_compiles(tmp_path, monkeypatch, config,
+                                                                            field, words):
+    from plastix.run import train as train_mod
+    from plastix.run.load import check_program
+
+    config = dataclasses.replace(config, out_dir=str(tmp_path), total_steps=50_000, progress=False)
+    validate(config)  # each field is fine alone: only the traced program shows the combination fails
+    with pytest.raises(ConfigError) as err:
+        check_program(config)
+    assert str(err.value).startswith(field + ":") and words in str(err.value), str(err.value)
+    compiled = []
+    monkeypatch.setattr(jax.stages.Lowered, "compile", lambda *a, **k: compiled.append(1))
+    monkeypatch.setattr(jax, "jit", lambda *a, **k: compiled.append(1))
+    with pytest.raises(ConfigError, match=field):
+        train_mod.run(config)
+    assert not compiled and not list(tmp_path.iterdir())  # nothing compiled, no run directory
+
+
+def test_check_runs_the_same_trace_as_training(tmp_path):
+    out = _cli("--agent", "dqn", "--env", "MiniGrid-Empty-5x5-v0", "--net.encoder.kind", "nature",
+               "--net.encoder.padding", "VALID", "--check")
+    assert out.returncode == 2 and "encoder.kind: the nature encoder" in out.stdout, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    out = _cli("--agent", "dqn", "--env", "MiniGrid-Empty-5x5-v0", "--dqn.min-replay", "500", "--check")
+    assert out.returncode == 0 and out.stdout.startswith("ok:"), out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("change, field, words", [
+    (dict(agent="dqn", net=NetConfig(moe=MoEConfig(kind="soft", position="final"))), "net.moe.position",
+     "middle"),
+    (dict(agent="dqn", net=NetConfig(shared="encoder")), "net.shared", "one network"),
+    (dict(agent="dqn", net=NetConfig(moe=MoEConfig(kind="soft", placement="actor"))), "net.moe.placement",
+     "ppo"),
+    (dict(agent="dqn", ppo=PPOConfig(lr=1e-3)), "ppo", "agent is dqn"),
+    (dict(ppo=PPOConfig(lr=float("nan"))), "ppo.lr", "finite"),
+    (dict(ppo=PPOConfig(clip_eps=-0.1)), "ppo.clip_eps", ">= 0"),
+    (dict(ppo=PPOConfig(ent_coef=-0.01)), "ppo.ent_coef", ">= 0"),
+    (dict(ppo=PPOConfig(vf_coef=float("inf"))), "ppo.vf_coef", "finite"),
+])
+def test_settings_that_would_do_nothing_are_refused_by_name(change, field, words):
+    base = dict(env="MiniGrid-Empty-5x5-v0", total_steps=100_000)
+    if change.get("agent") == "dqn":
+        base["dqn"] = dataclasses.replace(RunConfig().dqn, min_replay=1000)
+    with pytest.raises(ConfigError) as err:
+        validate(dataclasses.replace(RunConfig(), **{**base, **change}))
+    assert str(err.value).startswith(field + ":") and words in str(err.value), str(err.value)
+
+
+def test_sac_refuses_an_expert_placement_it_has_no_use_for():
+    critic = NetConfig(moe=MoEConfig(kind="soft", placement="critic"))
+    sac = dataclasses.replace(RunConfig().sac, critic=critic)
+    with pytest.raises(ConfigError, match=r"^sac.critic.moe.placement: .* for agent ppo"):
+        validate(RunConfig(env="Hopper-v5", agent="sac", sac=sac, total_steps=20_000))
+
+
+@pytest.mark.parametrize("env", ["ALE/Pong-v5", "CALE/Pong-v5", "Meta-World/MT10"])
+def test_observation_is_refused_on_envs_without_it(env):
+    agent = "sac" if env.startswith(("CALE", "Meta")) else "dqn"
+    with pytest.raises(ConfigError, match=r"^observation: .* has no observation option"):
+        validate(from_dict({"env": env, "agent": agent, "observation": "full"}))
+
+
+def test_eval_max_steps_is_refused_where_the_benchmark_has_its_own_protocol():
+    with pytest.raises(ConfigError, match=r"^eval_max_steps: Meta-World/MT10 is evaluated by its benchmark"):
+        validate(from_dict({"env": "Meta-World/MT10", "agent": "sac", "eval_max_steps": 100,
+                            "sac": {"num_envs": 10, "batch_size": 1280}}))
+
+
+def test_no_two_run_seeds_share_a_stream():
+    from plastix.run.load import seed_keys
+
+    keys = {tuple(map(int, k)) for s in range(4)
+            for k in seed_keys(dataclasses.replace(RunConfig(), seed=s, seeds=4))}
+    assert len(keys) == 16  # PRNGKey(seed + i) gave 7: --seed 1 shared three of --seed 0's streams
+
+
+@pytest.mark.parametrize("text, words", [
+    ("env: [unclosed\n", "not valid YAML at line 2"),
+    ("- env\n- agent\n", "expected a mapping of config fields, got a list"),
+])
+def test_a_bad_recipe_file_is_one_line_naming_it(tmp_path, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"^{path}: {words}"):
+        load_recipe(str(path))
+    out = _cli("--recipe", str(path), "--check")
+    assert out.returncode == 2 and "Traceback" not in out.stdout + out.stderr and words in out.stdout

@@ -23,4 +23,5 @@ def test_activity_metrics_and_regrama_resets_in_a_run(tmp_path):
                     "activity/grama/critic_torso/torso/block_1/dense_0"):
             assert np.isfinite(row[key]) and row[key] >= 0, key
         assert 0 <= row["activity/dormant"] <= 1 and 0 <= row["activity/reset_fraction"] <= 1
+    assert any(row["activity/reset_fraction"] > 0 for row in rows), "ReGraMa never reset a neuron"
     assert (tmp_path / "r" / "plots" / "activity.png").stat().st_size > 0

@@ -11,8 +11,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from plastix.run.config import save_yaml
 from plastix.run.lock import RunLockedError, holder, run_lock
-from plastix.run.sweep import Index, SweepConfig, launch, load_sweep, points, run_hash, run_point
+from plastix.run.sweep import (
+    Index,
+    SweepConfig,
+    _refuse_changed,
+    build_config,
+    identity,
+    launch,
+    load_sweep,
+    points,
+    run_hash,
+    run_point,
+)
 from plastix.run.train import resume
 
 
@@ -37,7 +49,7 @@ def test_bad_sweeps_fail_before_running(tmp_path):
     (tmp_path / "bad.yaml").write_text("grids: {}\n")
     with pytest.raises(ValueError, match="grids: unknown sweep field"):
         load_sweep(tmp_path / "bad.yaml")
-    assert not list((tmp_path / "s" / "runs").iterdir())
+    assert not (tmp_path / "s").exists()  # nothing is written before every point has validated
 
 
 def _sweep_file(tmp_path: Path) -> Path:
@@ -112,7 +124,7 @@ def test_sweep_killed_half_way_then_relaunched(tmp_path):
 def test_a_held_lock_keeps_every_other_writer_out(tmp_path):
     sweep = SweepConfig(base="quickstart", grid={"ppo.lr": [1e-4]}, out=str(tmp_path / "s"),
                         set={"total_steps": 2048, "log_every": 2048, "seeds": 1, "eval_episodes": 2})
-    h = run_hash({"ppo.lr": 1e-4})
+    h = run_hash(identity(build_config(sweep, {"ppo.lr": 1e-4})))
     run_dir = tmp_path / "s" / "runs" / h
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"env": "MiniGrid-Empty-5x5-v0"}))
@@ -164,3 +176,47 @@ def test_a_failed_run_is_recorded_and_retried_up_to_the_limit(tmp_path):
     run_point(str(tmp_path / "s"), "abc", {"total_steps": "many"})
     assert not _retry(sweep, index, "abc", "failed")  # limit reached
     assert not _retry(sweep, index, "abc", "done")
+
+
+def _finished_point(sweep, overrides):
+    """A sweep directory holding one finished run of ``overrides`` under ``sweep``'s config, as a launch
+    leaves it (index row, config.yaml, summary.json), without training."""
+    config = build_config(sweep, overrides)
+    h = run_hash(identity(config))
+    run_dir = Path(sweep.out) / "runs" / h
+    run_dir.mkdir(parents=True)
+    save_yaml(config, run_dir / "config.yaml")
+    (run_dir / "summary.json").write_text("{}")
+    index = Index(Path(sweep.out) / "index.sqlite")
+    index.add(h, overrides, run_dir)
+    index.mark(h, "done")
+    return h
+
+
+def test_a_run_is_its_whole_config_and_a_changed_relaunch_is_refused_by_name(tmp_path):
+    small = {"total_steps": 2048, "log_every": 2048, "seeds": 1, "eval_episodes": 2}
+    old = SweepConfig(grid={"ppo.lr": [1e-4]}, set=small, out=str(tmp_path / "s"))
+    h = _finished_point(old, {"ppo.lr": 1e-4})
+    # the same grid value under another set is another run, and relaunching into the old directory is
+    # refused, naming the field that changed (nothing is trained or written)
+    new = SweepConfig(grid={"ppo.lr": [1e-4]}, set={**small, "total_steps": 4096}, out=old.out)
+    assert run_hash(identity(build_config(new, {"ppo.lr": 1e-4}))) != h
+    with pytest.raises(ValueError, match=r"out: .* trained from another config \(run \w+, total_steps: "
+                                         r"2048 -> 4096\).*--restart-changed"):
+        launch(new)
+    assert not (Path(old.out) / "sweep.yaml").exists()
+    assert launch(old)[0]["status"] == "done"  # the sweep's own config still finds its finished run
+    # with restart_changed the old run is marked replaced and leaves the index's rows
+    _refuse_changed(SweepConfig(**{**new.__dict__, "restart_changed": True}), Path(old.out),
+                    [({"ppo.lr": 1e-4}, build_config(new, {"ppo.lr": 1e-4}))])
+    index = Index(Path(old.out) / "index.sqlite")
+    assert index.rows() == [] and index.rows(replaced=True)[0]["status"] == "replaced"
+
+
+def test_ray_options_with_the_local_backend_are_refused(tmp_path, capsys):
+    from plastix.cli import main
+
+    for flag in (["--address", "auto"], ["--cpus-per-run", "2"]):
+        assert main(["sweep", "--grid", "ppo.lr=1e-4", "--out", str(tmp_path / "s"), *flag]) == 2
+        name = flag[0].removeprefix("--").replace("-", "_")
+        assert f"{name}: a Ray option, but the backend is local" in capsys.readouterr().err

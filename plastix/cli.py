@@ -258,7 +258,7 @@ def sweep_command(argv: list[str]) -> int:
     import dataclasses
 
     from plastix.run.config import ConfigError
-    from plastix.run.load import check_program
+    from plastix.run.load import check_program, program_key
     from plastix.run.sweep import (
         SweepConfig,
         build_config,
@@ -306,9 +306,12 @@ def sweep_command(argv: list[str]) -> int:
         sweep = dataclasses.replace(sweep, **changes)
         if args.check:
             check_sweep(sweep)
+            traced = set()  # each distinct program once: a host env's games of one spec trace alike
             for overrides in points(sweep):
                 config = build_config(sweep, overrides)
-                check_program(config)
+                if (key := program_key(config)) not in traced:
+                    check_program(config)
+                    traced.add(key)
                 print(f"{run_hash(identity(config))}  {json.dumps(overrides)}")
             print(f"ok: {len(points(sweep))} run(s) from base {sweep.base!r} into {sweep.out}")
             return 0

@@ -4,6 +4,8 @@ analysis and sweeps all go through here."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ import jax.numpy as jnp
 from plastix.agents import AGENTS
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
-from plastix.run.config import ConfigError, RunConfig, agent_config, build_env, load_yaml, plan
+from plastix.run.config import ConfigError, RunConfig, agent_config, build_env, load_yaml, plan, to_dict
 from plastix.run.host_loop import HostLoop
 from plastix.run.loop import DeviceLoop, Runner, shard_seeds
 
@@ -36,6 +38,18 @@ def check_program(config: RunConfig) -> None:
         trace_program(loop, make_hook(agent, config.plasticity), config)
     finally:
         loop.close()
+
+
+def program_key(config: RunConfig) -> str:
+    """What a run's traced program depends on: its config but the seed and where it is written, and for
+    a host env its spec in place of its id (host envs are stepped outside the program, so games with the
+    same observations and actions share one). Runs with one key trace alike (`plastix sweep --check`
+    traces each key once)."""
+    data = {k: v for k, v in to_dict(config).items() if k not in ("seed", "out_dir", "name", "progress")}
+    spec = build_env(config).spec
+    if not spec.on_device:
+        data["env"] = repr(dataclasses.replace(spec, env_id=""))
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def trace_program(loop: DeviceLoop | HostLoop, hook: Any, config: RunConfig) -> None:

@@ -15,7 +15,7 @@ TASKS = ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-LavaGapS5-v0", "MiniGrid-Empty-6x6
 def test_shipped_moe_sweep_covers_placements_routers_and_regimes():
     sweep = load_sweep("moe_taskmix")
     configs = [build_config(sweep, p) for p in points(sweep)]
-    assert len(configs) == 26
+    assert len(configs) == 28  # (12 mixtures + single network + one-expert control) x 2 regimes
     for c in configs:
         validate(c)
     kinds = {(c.net.moe.kind, c.net.moe.position) for c in configs if c.net.moe.kind != "none"}

@@ -60,9 +60,18 @@ class DQNConfig:
     n_step: int = 1
     """Steps summed in the return before bootstrapping."""
     lr: float = 6.25e-5
-    """Adam learning rate."""
+    """Learning rate."""
+    optimizer: str = "adam"
+    """adam, or rmsprop (PyTorch's RMSprop: eps outside the square root; Young & Tian's MinAtar DQN uses
+    it centered, decay 0.95, eps 0.01)."""
     adam_eps: float = 1.5e-4
     """Adam epsilon."""
+    rms_decay: float = 0.95
+    """RMSprop: decay of the squared-gradient average."""
+    rms_eps: float = 0.01
+    """RMSprop epsilon, added to the root."""
+    rms_centered: bool = True
+    """RMSprop: divide by the root of the gradient's variance rather than of its second moment."""
     max_grad_norm: float = 0.0
     """Global gradient-norm clip; 0: none (Dopamine)."""
     loss: str = "huber"
@@ -102,6 +111,19 @@ class DQNConfig:
     stacking (Atari: 4); 1: store whole observations."""
     frame_padding: str = "env"
     """How the env pads stacks at an episode start: repeat (the first frame), zero, or env (its own)."""
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def optimizer(c: DQNConfig) -> optax.GradientTransformation:
+    """The configured optimiser, after the gradient-norm clip when there is one."""
+    if c.optimizer == "rmsprop":
+        opt = optax.rmsprop(c.lr, decay=c.rms_decay, eps=c.rms_eps, eps_in_sqrt=False,
+                            centered=c.rms_centered)
+    else:
+        opt = optax.adam(c.lr, eps=c.adam_eps)
+    return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), opt) if c.max_grad_norm > 0 else opt
 
 
 @struct.dataclass
@@ -183,9 +205,7 @@ class DQN:
         self.network = QNetwork(self.net, self.num_actions, dueling=c.dueling,
                                 distributional=c.distributional, atoms=c.atoms, v_max=c.v_max, noisy=c.noisy)
         self.replay = _replay(c, spec)
-        adam = optax.adam(c.lr, eps=c.adam_eps)
-        self.tx = optax.flatten(optax.chain(optax.clip_by_global_norm(c.max_grad_norm), adam)
-                                if c.max_grad_norm > 0 else adam)
+        self.tx = optax.flatten(optimizer(c))
         self.warmup = max(math.ceil(c.min_replay / c.num_envs), self.replay.min_rows)  # iterations
         self.support = jnp.linspace(-c.v_max, c.v_max, c.atoms)
 
@@ -219,6 +239,11 @@ class DQN:
         for n in ("gamma", "eps_train", "eps_eval", "beta"):
             if not 0.0 <= getattr(c, n) <= 1.0:
                 raise ValueError(f"{prefix}{n}: must lie in [0, 1], got {getattr(c, n)}")
+        if c.optimizer not in OPTIMIZERS:
+            raise ValueError(f"{prefix}optimizer: {c.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if c.optimizer == "rmsprop" and not (0.0 <= c.rms_decay < 1.0 and c.rms_eps > 0):
+            raise ValueError(f"{prefix}rms_decay: must lie in [0, 1) with rms_eps > 0, got {c.rms_decay}, "
+                             f"{c.rms_eps}")
         if c.loss not in LOSS_KINDS:
             raise ValueError(f"{prefix}loss: {c.loss!r} is not one of {', '.join(LOSS_KINDS)}")
         if c.augment not in AUGMENTATIONS:

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 from plastix.nets.bottleneck import AGGREGATIONS, BOTTLENECKS, Bottleneck, aggregate
 from plastix.nets.heads import POLICY_SCALE, C51Head, CategoricalHead, QHead, TanhGaussianHead, ValueHead
 from plastix.nets.moe import AUX_LOSSES, MOE_KINDS
-from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, NatureCNN, ResidualMLP
+from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, MinAtarCNN, NatureCNN, ResidualMLP
 
-ENCODERS = ("none", "nature", "impala")
+ENCODERS = ("none", "nature", "impala", "minatar")
 TORSOS = ("mlp", "residual")
 POSITIONS = ("middle", "final", "all", "big")
 PLACEMENTS = ("actor", "critic", "both")
@@ -39,11 +39,13 @@ class EncoderConfig:
     """The pixel encoder in front of the bottleneck."""
 
     kind: str = "none"
-    """none (observations go straight to the bottleneck), nature (DQN's CNN) or impala."""
+    """none (observations go straight to the bottleneck), nature (DQN's CNN), impala, or minatar (one
+    Conv 16 3x3 stride 1: Young & Tian's and Dopamine's MinAtar encoder)."""
     scale: int = 1
-    """Impala channel multiplier (16, 32, 32) x scale."""
+    """Channel multiplier: Impala (16, 32, 32) x scale, minatar 16 x scale."""
     padding: str = "SAME"
-    """Nature CNN padding: SAME (Dopamine-JAX, 11x11 on 84x84) or VALID (original DQN, 7x7)."""
+    """Nature / minatar padding: SAME (Dopamine-JAX: 11x11 on 84x84, 10x10 on MinAtar) or VALID (original
+    DQN's 7x7; Young & Tian's 8x8)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ class NetConfig:
     torso: str = "mlp"
     """mlp, or residual (pre-LN blocks of width hidden[-1], one block per hidden entry)."""
     hidden: tuple[int, ...] = (64, 64)
-    """Hidden widths of the dense stack."""
+    """Hidden widths of the dense stack; () with an mlp torso: the head reads the bottleneck's features
+    (Dopamine's MinAtar network)."""
     activation: str = "tanh"
     """Hidden activation: tanh, relu, gelu, leaky_relu, silu, elu."""
     layer_norm: bool = False
@@ -128,8 +131,11 @@ def check(cfg: NetConfig, prefix: str = "net.") -> None:
     for name, value in positive.items():
         if value <= 0:
             raise ValueError(f"{prefix}{name}: must be positive, got {value}")
-    if not cfg.hidden or min(cfg.hidden) <= 0:
-        raise ValueError(f"{prefix}hidden: needs at least one positive width, got {cfg.hidden}")
+    if cfg.hidden and min(cfg.hidden) <= 0:
+        raise ValueError(f"{prefix}hidden: widths must be positive, got {cfg.hidden}")
+    if not cfg.hidden and (cfg.torso == "residual" or cfg.moe.kind != "none"):
+        raise ValueError(f"{prefix}hidden: a residual torso or experts need at least one positive width; "
+                         f"() (the head reading the bottleneck's features) is for a plain mlp torso")
     if cfg.moe.k > cfg.moe.experts:
         raise ValueError(f"{prefix}moe.k: {cfg.moe.k} exceeds moe.experts ({cfg.moe.experts})")
     if cfg.moe.kind != "none":
@@ -160,6 +166,8 @@ class Encoder(nn.Module):
             x = NatureCNN(e.padding, name="cnn")(obs)
         elif e.kind == "impala":
             x = ImpalaCNN(e.scale, name="cnn")(obs)
+        elif e.kind == "minatar":
+            x = MinAtarCNN(e.scale, e.padding, name="cnn")(obs)
         else:
             x = obs.astype(jnp.float32)
         if e.kind != "none" and 0 in x.shape[-3:]:

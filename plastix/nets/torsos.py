@@ -113,6 +113,21 @@ class NatureCNN(nn.Module):
         return x
 
 
+class MinAtarCNN(nn.Module):
+    """MinAtar's encoder (Young & Tian 2019; Dopamine's MinAtar DQN): one Conv 16 x ``scale`` 3x3 stride 1,
+    ReLU. VALID padding gives Young & Tian's 8x8 on the 10x10 grid, SAME Dopamine-JAX's 10x10."""
+
+    scale: int = 1
+    padding: str = "SAME"
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.Conv(16 * self.scale, (3, 3), (1, 1), padding=self.padding,
+                    kernel_init=nn.initializers.xavier_uniform(), name="conv_0")(x.astype(jnp.float32))
+        return expose(self, "conv_0", x, activation_fn(self.activation))
+
+
 class ImpalaResidual(nn.Module):
     """``x + Conv(ReLU(Conv(ReLU(x))))``; the neurons are the inner conv's channels (``conv_0``)."""
 

@@ -5,6 +5,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import plastix.envs as E
@@ -15,6 +16,7 @@ from plastix.agents.dqn import (
     categorical_projection,
     huber,
     linear_epsilon,
+    optimizer,
     q_target,
     random_shift,
 )
@@ -172,3 +174,30 @@ def test_der_minigrid_solves_doorkey_5x5(tmp_path):
     config = dataclasses.replace(load_recipe("der_minigrid"), out_dir=str(tmp_path), progress=False)
     result = train(config)
     assert min(result.eval_success) >= 0.9, result.eval_success
+
+
+def test_rmsprop_is_pytorchs_centered_rmsprop_by_hand():
+    """Young & Tian's optimiser: torch.optim.RMSprop(lr, alpha=0.95, eps=0.01, centered=True), whose eps is
+    added outside the square root of the (centered) second moment."""
+    tx = optimizer(DQNConfig(optimizer="rmsprop", lr=2.5e-4, rms_decay=0.95, rms_eps=0.01))
+    params = jnp.array([1.0, -2.0])
+    state = tx.init(params)
+    v, mean, expected = np.zeros(2), np.zeros(2), np.array([1.0, -2.0])
+    for g in ([0.5, -1.0], [0.2, 0.3], [-0.4, 0.1]):
+        updates, state = tx.update(jnp.array(g), state, params)
+        params = optax.apply_updates(params, updates)
+        g = np.array(g)
+        v, mean = 0.95 * v + 0.05 * g * g, 0.95 * mean + 0.05 * g
+        expected = expected - 2.5e-4 * g / (np.sqrt(v - mean**2) + 0.01)
+    np.testing.assert_allclose(np.asarray(params), expected, rtol=1e-6)
+
+
+def test_young_and_tian_minatar_network_has_their_parameter_count():
+    """Conv 16 3x3 (no padding) -> 128 -> 6 on Breakout's 10x10x4: 592 + 131,200 + 774 parameters."""
+    config = load_recipe("dqn_minatar")
+    agent = DQN(E.make(config.env).spec, config.dqn, 10, config.net)
+    state = agent.init(jax.random.PRNGKey(0))
+    assert sum(x.size for x in jax.tree.leaves(state.params)) == 592 + 131_200 + 774
+    dopamine = load_recipe("dqn_minatar_dopamine")  # SAME padding, no hidden layer: 592 + 1,600 x 6 + 6
+    agent = DQN(E.make(dopamine.env).spec, dopamine.dqn, 10, dopamine.net)
+    assert sum(x.size for x in jax.tree.leaves(agent.init(jax.random.PRNGKey(0)).params)) == 592 + 9_606

@@ -175,7 +175,16 @@ def _bench_figures() -> list[str]:
                           (probe[1], "Impala x1 -> 512 (DQN), batch 32", ".0f")):
         figures += [f"| {label} | {row['plain_ms']:{f}} | {row['fused_ms']:{f}} | {row['separate_ms']:{f}} | "
                     f"{row['fused_overhead']:+.1%}", f"| {row['separate_overhead']:+.0%} |"]
+    figures += [minatar_row(r) for r in _bench("minatar_throughput")["rows"]]
     return figures
+
+
+def minatar_row(r: dict) -> str:
+    """One row of the README's MinAtar throughput table from bench/results/minatar_throughput.json."""
+    return (f"| {r['game']} | {r['batch']} | {r['plastix_steps_per_s']:,.0f} | "
+            f"{r['gymnax_steps_per_s']:,.0f} | {r['pgx_steps_per_s']:,.0f} | {r['speedup_vs_best']:.2f}x | "
+            f"{r['plastix_compile_s']:.1f} / "
+            f"{r['gymnax_compile_s']:.1f} / {r['pgx_compile_s']:.1f} | {r['reference_steps_per_s']:,.0f} |")
 
 
 def test_readme_benchmark_figures_are_the_committed_results():

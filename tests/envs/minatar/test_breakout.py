@@ -356,13 +356,6 @@ def test_step_draws_nothing():
         jnp.arange(4))) == ()
 
 
-def test_game_metadata_matches_the_reference():
-    env = Environment("breakout")
-    assert len(GAME.channels) == env.state_shape()[2]
-    assert list(GAME.channels) == sorted(env.env.channels, key=env.env.channels.get)
-    assert list(GAME.minimal_actions) == env.minimal_action_set()
-
-
 # properties ------------------------------------------------------------------------------------------------
 
 

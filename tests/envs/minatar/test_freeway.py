@@ -413,13 +413,6 @@ def test_step_draws_matter_only_on_a_crossing():
                                   np.asarray(d2.speeds * d2.directions)[crossed])
 
 
-def test_game_metadata_matches_the_reference():
-    env = Environment("freeway")
-    assert len(GAME.channels) == env.state_shape()[2]
-    assert list(GAME.channels) == sorted(env.env.channels, key=env.env.channels.get)
-    assert list(GAME.minimal_actions) == env.minimal_action_set()
-
-
 # properties ------------------------------------------------------------------------------------------------
 
 

@@ -95,15 +95,47 @@ def gated(update: bool | None, updated: jax.Array, run: Callable[[], Any], skip:
     return run() if update else skip()
 
 
-def unrolled(step: Callable[[Any, jax.Array], tuple[Any, Any]], carry: Any,
-             keys: jax.Array) -> tuple[Any, Any]:
-    """``lax.scan(step, carry, keys)`` written out (a few gradient steps): straight-line code, which
-    XLA's CPU runtime runs several times faster than a loop around a network."""
+def unrolled(step: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any) -> tuple[Any, Any]:
+    """``lax.scan(step, carry, xs)`` written out (a few gradient steps; ``xs`` any pytree stacked on
+    axis 0): straight-line code, which XLA's CPU runtime runs several times faster than a loop around
+    a network with convolutions."""
+    length = len(jax.tree.leaves(xs)[0])
+    if not length:  # nothing to write out: an empty scan has the outputs' shapes
+        return jax.lax.scan(step, carry, xs)
     outs = []
-    for k in keys:
-        carry, out = step(carry, k)
+    for i in range(length):
+        carry, out = step(carry, jax.tree.map(lambda x, i=i: x[i], xs))
         outs.append(out)
     return carry, jax.tree.map(lambda *x: jnp.stack(x), *outs)
+
+
+def _convolves(jaxpr: Any) -> bool:
+    """Whether a jaxpr (or any jaxpr inside it: a loop's body, a branch, a custom rule) convolves."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _convolves(inner):
+                    return True
+    return False
+
+
+def convolves(module: nn.Module, *example: Any) -> bool:
+    """Whether ``module`` on ``example`` inputs runs a convolution (read from its init's jaxpr: nothing
+    is computed)."""
+    key = jax.random.PRNGKey(0)
+    init = lambda k: module.init({"params": k, "noise": k}, *example)  # noqa: E731
+    return _convolves(jax.make_jaxpr(init)(key).jaxpr)
+
+
+def loops_slow(*nets: tuple[nn.Module, tuple]) -> bool:
+    """Whether the backend runs these ``(module, example)`` networks' gradients several times slower
+    inside a loop or a conditional than as straight-line code: XLA:CPU with convolutions (a Nature-CNN
+    update 10-13x, jax-ml/jax#12868). The one place that decides where loops are written out (PPO's
+    epochs) and iterations dispatched from the host (`plastix.run.loop.DeviceLoop`)."""
+    return jax.default_backend() == "cpu" and any(convolves(module, *example) for module, example in nets)
 
 
 class Agent(Protocol):

@@ -21,8 +21,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from plastix.agents.api import PlasticNet, Transitions
-from plastix.envs.api import EnvSpec, task_ids
+from plastix.agents.api import PlasticNet, Transitions, loops_slow, unrolled
+from plastix.envs.api import EnvSpec, over_seeds, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import ActorCritic, NetConfig
 from plastix.nets.moe import COLLECTIONS, collected
@@ -183,6 +183,10 @@ class PPO:
         self.batched_values = self.net.shared == "none"
         # the bootstrap reads final observations only where an episode was truncated
         self.final_obs = "truncated" if config.bootstrap_truncated else "none"
+        # epochs and minibatches written out where a loop around the network's gradient is slow
+        # (convolutions on CPU); a scan elsewhere (a shorter program, as fast)
+        example = jnp.zeros((1,) + tuple(spec.observation_space.shape), spec.observation_space.dtype)
+        self.unroll = loops_slow((self.network, (example, task_ids(example, spec))))
 
     def _optimiser(self, num_updates: int, epochs: int) -> optax.GradientTransformation:
         c = self.config
@@ -308,7 +312,8 @@ class PPO:
         def gathered():
             return jnp.zeros(t * n, jnp.float32).at[index].set(self.apply(params, final_obs[index])[1])
 
-        return jax.lax.cond(truncated.sum() <= rows, gathered, every_row).reshape(t, n)
+        # the largest count over the loop's seeds decides, so under its vmap this stays a branch
+        return jax.lax.cond(over_seeds(truncated.sum()) <= rows, gathered, every_row).reshape(t, n)
 
     def loss_batch(self, state: AgentState, rollout: Rollout) -> dict[str, jax.Array]:
         """The rollout as one flat batch for `loss` (GAE targets from ``state``'s parameters)."""
@@ -385,11 +390,13 @@ class PPO:
             perm = permutation(k, c.batch_size)
             return jax.tree.map(lambda x: x[perm].reshape((c.num_minibatches, -1) + x.shape[1:]), data)
 
+        loop = unrolled if self.unroll else jax.lax.scan
+
         def minibatches(carry, batches, parts):
-            return jax.lax.scan(lambda cr, b: minibatch_step(cr, b, parts), carry, batches)
+            return loop(lambda cr, b: minibatch_step(cr, b, parts), carry, batches)
 
         def epochs(carry, keys, parts):
-            return jax.lax.scan(lambda cr, k: minibatches(cr, shuffled(k), parts), carry, keys)
+            return loop(lambda cr, k: minibatches(cr, shuffled(k), parts), carry, keys)
 
         keys = jax.random.split(key, max(c.update_epochs, self.critic_epochs))
         both = min(c.update_epochs, self.critic_epochs)

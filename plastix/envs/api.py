@@ -205,7 +205,7 @@ class Env(abc.ABC):
             observe = jax.vmap(self.observe, in_axes=(0, None))
             obs = observe(state, params)
             final = obs if final_obs == "none" else jax.lax.cond(
-                truncated.any(), lambda: observe(next_state, params), lambda: obs)
+                over_seeds(truncated.any(), jax.lax.pmax), lambda: observe(next_state, params), lambda: obs)
         return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final}
 
     def first_states(self, keys: jax.Array, done: jax.Array, params: Any) -> Any:
@@ -214,6 +214,17 @@ class Env(abc.ABC):
 
 
 FINAL_OBS = ("done", "truncated", "none")
+SEED_AXIS = "seed"  # the axis name the training loops vmap over seeds with
+
+
+def over_seeds(x: jax.Array, reduce: Callable = jax.lax.pmax) -> jax.Array:
+    """``x`` reduced over the seeds the training loop vmaps over (``reduce``: ``jax.lax.pmax`` /
+    ``psum``), unchanged outside that vmap. A ``lax.cond`` whose predicate varies over a vmapped axis
+    becomes a select that runs both sides; on this one predicate for all seeds it stays a branch."""
+    try:
+        return reduce(x, SEED_AXIS)
+    except NameError:  # not traced under the loop's vmap over seeds
+        return x
 
 
 def _rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:

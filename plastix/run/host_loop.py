@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.agents.api import Transitions
-from plastix.run.loop import Runner, fused_probe
+from plastix.envs.api import SEED_AXIS
+from plastix.run.loop import Runner, fused_probe, host_case
 
 
 class HostEnvError(RuntimeError):
@@ -154,7 +155,8 @@ class HostLoop:
 
         def for_case(case):
             if case not in compiled:
-                compiled[case] = jax.jit(jax.vmap(lambda *a: learn(*a, case), in_axes=(0, 0, 0, 0, None)),
+                compiled[case] = jax.jit(jax.vmap(lambda *a: learn(*a, case), in_axes=(0, 0, 0, 0, None),
+                                                  axis_name=SEED_AXIS),
                                          donate_argnums=(0,))
             return compiled[case]
 
@@ -223,9 +225,8 @@ class HostLoop:
                                          truncated=truncated, next_obs=final, aux=aux))
                 obs = next_dev
             index = np.int32(start + i)
-            updated, done = (np.asarray(x) for x in agent.schedule(index))
-            case = (bool(updated), None if self._hook is None else self._hook.when(bool(updated), int(done)))
-            state, metrics, action, aux, key = self._learn(case)(state, steps, obs, key, index)
+            state, metrics, action, aux, key = self._learn(host_case(agent, self._hook, index))(
+                state, steps, obs, key, index)
             learned.append(metrics)
         learned = jax.device_get(learned)
         metrics = {k: np.stack([m[k] for m in learned], 1) for k in learned[0]} if learned else {}

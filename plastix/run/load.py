@@ -30,14 +30,9 @@ def build(config: RunConfig) -> tuple[Any, Any]:
 
 
 def check_program(config: RunConfig) -> None:
-    """`validate`'s complement: build the run's env, agent and loop and `trace_program` them, so a
+    """`validate`'s complement: build the run's env, agent and loop with `traced_program`, so a
     combination that cannot run fails before anything compiles (``plastix train --check`` runs this)."""
-    env, agent = build(config)
-    loop = make_loop(env, agent, config.seeds)
-    try:
-        trace_program(loop, make_hook(agent, config.plasticity), config)
-    finally:
-        loop.close()
+    traced_program(config)[2].close()
 
 
 def program_key(config: RunConfig) -> str:
@@ -52,15 +47,26 @@ def program_key(config: RunConfig) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def trace_program(loop: DeviceLoop | HostLoop, hook: Any, config: RunConfig) -> None:
-    """Trace the run's whole program on shapes alone (agent init, one iteration of its loop with the
-    plasticity hook, the evaluation policy: `DeviceLoop.trace` / `HostLoop.trace`); a failure is one
-    `ConfigError` line naming the field (plastix's own checks) or the env x agent combination."""
+def traced_program(config: RunConfig) -> tuple[Any, Any, DeviceLoop | HostLoop, Any]:
+    """``(env, agent, loop, plasticity hook)`` of a (validated) config, its whole program traced on shapes
+    alone (agent init, one iteration of the loop with the hook, the evaluation policy: `DeviceLoop.trace` /
+    `HostLoop.trace`; building the agent and the loop traces its networks too); a failure is one
+    `ConfigError` line naming the field (plastix's own checks) or the env x agent combination, and
+    nothing is left open."""
+    loop = None
     try:
+        env, agent = build(config)
+        loop = make_loop(env, agent, config.seeds)
+        hook = make_hook(agent, config.plasticity)
         loop.trace(hook)
+        return env, agent, loop, hook
     except ValueError as err:
+        if loop is not None:
+            loop.close()
         raise ConfigError(str(err).splitlines()[0]) from None
     except Exception as err:  # noqa: BLE001  any other tracing failure, in one line
+        if loop is not None:
+            loop.close()
         first = str(err).splitlines()[0] if str(err) else ""
         raise ConfigError(f"agent: {config.agent} with this network does not run on {config.env} "
                           f"({type(err).__name__}: {first})") from None

@@ -19,7 +19,8 @@ import numpy as np
 from flax import struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from plastix.agents.api import Transitions
+from plastix.agents.api import Transitions, loops_slow
+from plastix.envs.api import SEED_AXIS
 
 
 @struct.dataclass
@@ -54,11 +55,13 @@ def make_init(env: Any, agent: Any):
     return init
 
 
-def make_iteration(env: Any, agent: Any, hook: Any = None):
+def make_iteration(env: Any, agent: Any, hook: Any = None, case: tuple | None = None):
     """``(Runner, iteration) -> (Runner, metrics)``: step every env ``agent.steps_per_iteration`` times,
     hand the transitions to ``agent.learn``, then to ``hook(state, transitions, last_obs, key,
     iteration) -> (state, metrics)`` when given (plasticity probes and resets; an agent that fuses the
-    probe into its update gets the hook's ``measure`` in ``learn``).
+    probe into its update gets the hook's ``measure`` in ``learn``). ``case``: the iteration's
+    `host_case` when the host decided it (straight-line code, no conditional around a network); None
+    decides in the graph.
 
     Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
     successes when the env reports ``info["success"]``) and the agent's own metrics.
@@ -97,14 +100,16 @@ def make_iteration(env: Any, agent: Any, hook: Any = None):
         )
         return runner, (transition, ended)
 
+    update, when = (None, None) if case is None else case
+
     def iteration(runner: Runner, index: jax.Array):
         runner, (transitions, ended) = jax.lax.scan(env_step, runner, None, agent.steps_per_iteration)
         key, k_learn = jax.random.split(runner.key)
-        agent_state, metrics = agent.learn(runner.agent, transitions, runner.obs, k_learn, index,
-                                           **fused_probe(hook, index))
+        agent_state, metrics = agent.learn(runner.agent, transitions, runner.obs, k_learn, index, update,
+                                           **fused_probe(hook, index, when))
         if hook is not None:
             key, k_hook = jax.random.split(key)
-            agent_state, extra = hook(agent_state, transitions, runner.obs, k_hook, index)
+            agent_state, extra = hook(agent_state, transitions, runner.obs, k_hook, index, when)
             metrics = {**metrics, **extra}
         runner = runner.replace(
             agent=agent_state, key=key,
@@ -123,6 +128,14 @@ def fused_probe(hook: Any, index: Any, when: Any = None) -> dict[str, Any]:
     return {} if measure is None else {"measure": measure}
 
 
+def host_case(agent: Any, hook: Any, index: int) -> tuple[bool, tuple[bool, bool] | None]:
+    """What iteration ``index`` does, decided on the host: ``(update, (measure, reset))`` from the
+    agent's schedule and the hook's cadence (None without a hook). Both loops compile one program per
+    case, so each runs as straight-line code."""
+    updated, done = (np.asarray(x) for x in agent.schedule(np.int32(index)))
+    return bool(updated), None if hook is None else hook.when(bool(updated), int(done))
+
+
 def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: Any = None):
     """Jitted ``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``: ``iterations``
     iterations from global index ``start``.
@@ -136,7 +149,72 @@ def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: 
     def chunk(runner: Runner, start: jax.Array):
         return jax.lax.scan(step, runner, start + jnp.arange(iterations, dtype=jnp.int32))
 
-    return jax.jit(_per_device(jax.vmap(chunk, in_axes=(0, None)), num_seeds, replicated=1))
+    return jax.jit(_per_device(jax.vmap(chunk, in_axes=(0, None), axis_name=SEED_AXIS), num_seeds,
+                               replicated=1))
+
+
+class HostDispatch:
+    """A chunk as a host loop over one compiled iteration per call, for networks whose gradients XLA
+    runs several times slower inside a loop or a conditional (`plastix.agents.api.loops_slow`:
+    convolutions on CPU): each iteration's case (`host_case`: update? measure? reset?) is decided on the
+    host and compiled once, so every call is straight-line code. The same ``(Runner[seeds], start) ->
+    (Runner[seeds], metrics[seeds, iterations])`` as `make_chunk`, from the same `make_iteration`.
+
+    ``per_seed`` (the default on one device): a call per seed of the unbatched iteration, since vmapping
+    convolutions over seeds' weights makes grouped convolutions, which cost XLA:CPU 1.3-2.5x per seed;
+    a seed's run is then also the same as alone. Otherwise one call vmapped over seeds (sharded when
+    several devices share them). The runner is split (or copied) once per chunk, then donated call to
+    call (the replay updated in place), so the chunk's input stays intact. Compiled iterations serve
+    every chunk length."""
+
+    def __init__(self, env: Any, agent: Any, num_seeds: int, hook: Any = None, per_seed: bool | None = None):
+        self.env, self.agent, self.num_seeds, self.hook = env, agent, num_seeds, hook
+        self.per_seed = seed_mesh(num_seeds) is None if per_seed is None else per_seed
+        self._jitted: dict[tuple, Any] = {}
+        self._compiled: dict[tuple, Any] = {}
+        self._copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
+
+    def _fn(self, case: tuple):
+        if case in self._compiled:
+            return self._compiled[case]
+        if case not in self._jitted:
+            step = make_iteration(self.env, self.agent, self.hook, case)
+            if not self.per_seed:
+                step = _per_device(jax.vmap(step, in_axes=(0, None), axis_name=SEED_AXIS), self.num_seeds,
+                                   replicated=1)
+            self._jitted[case] = jax.jit(step, donate_argnums=(0,))
+        return self._jitted[case]
+
+    def compile(self, iterations: int, like: Runner) -> None:
+        """Compile, for runners like ``like``, the cases of the first ``iterations`` iterations and an
+        updating one (others compile on first use)."""
+        cases = {host_case(self.agent, self.hook, i) for i in range(iterations)}
+        cases.add((True, None if self.hook is None else self.hook.when(True, 1)))
+        if self.per_seed:
+            like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), like)
+        for case in cases - set(self._compiled):
+            self._compiled[case] = self._fn(case).lower(like, np.int32(0)).compile()
+
+    def chunk(self, iterations: int):
+        def run(runner: Runner, start: Any) -> tuple[Runner, dict[str, np.ndarray]]:
+            start = int(start)
+            if self.per_seed:  # each seed's slices are new buffers, so donating them spares the input
+                runners = [jax.tree.map(lambda x, i=i: x[i], runner) for i in range(self.num_seeds)]
+            else:
+                runners = [self._copy(runner)]
+            out = [[] for _ in runners]
+            for index in range(start, start + iterations):
+                fn = self._fn(host_case(self.agent, self.hook, index))
+                for i, r in enumerate(runners):
+                    runners[i], metrics = fn(r, np.int32(index))
+                    out[i].append(metrics)
+            out = jax.device_get(out)
+            if not self.per_seed:  # one call's metrics are [seeds]
+                return runners[0], {k: np.stack([m[k] for m in out[0]], 1) for k in out[0][0]}
+            metrics = {k: np.stack([np.stack([m[k] for m in seed]) for seed in out]) for k in out[0][0]}
+            return jax.tree.map(lambda *x: jnp.stack(x), *runners), metrics
+
+        return run
 
 
 def seed_mesh(num_seeds: int) -> Mesh | None:
@@ -206,8 +284,14 @@ class DeviceLoop:
 
     donates = False  # a chunk leaves its input runner intact
 
-    def __init__(self, env: Any, agent: Any, num_seeds: int):
+    def __init__(self, env: Any, agent: Any, num_seeds: int, dispatch: bool | None = None):
+        """``dispatch``: run chunks as `HostDispatch` (True) or one scan (False); None: where
+        `loops_slow` says the agent's networks need it (convolutions on CPU)."""
         self.env, self.agent, self.num_seeds = env, agent, num_seeds
+        if dispatch is None:
+            dispatch = loops_slow(*((net.module, net.example) for net in agent.plastic_nets().values()))
+        self.dispatch = dispatch
+        self._dispatcher: HostDispatch | None = None
 
     def init(self, keys: jax.Array) -> Runner:
         """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
@@ -217,7 +301,14 @@ class DeviceLoop:
                            self.num_seeds)
 
     def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
-        """`make_chunk`, compiled ahead of time for runners like ``like``."""
+        """`make_chunk` (or `HostDispatch`'s chunk when ``dispatch``), compiled ahead of time for runners
+        like ``like``."""
+        if self.dispatch:
+            if self._dispatcher is None or self._dispatcher.hook is not hook:
+                self._dispatcher = HostDispatch(self.env, self.agent, self.num_seeds, hook)
+            if like is not None:
+                self._dispatcher.compile(iterations, like)
+            return self._dispatcher.chunk(iterations)
         fn = make_chunk(self.env, self.agent, iterations, self.num_seeds, hook)
         return fn.lower(like, np.int32(0)).compile() if like is not None else fn
 

@@ -19,11 +19,10 @@ import jax
 import numpy as np
 
 from plastix.envs.atari_scores import has_reference, human_normalized
-from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
 from plastix.run.host_loop import HostEnvError
-from plastix.run.load import build, evaluate_seeds, init_runners, make_loop, trace_program
+from plastix.run.load import evaluate_seeds, init_runners, traced_program
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.plots import activity_curves, learning_curve
@@ -109,11 +108,8 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False,
     lock throughout; ``say`` reports where a resumed run continues from and any unusable checkpoint.
     The config is validated and its program traced on shapes before any directory is made."""
     validate(config)
-    env, agent = build(config)
-    loop = make_loop(env, agent, config.seeds)
+    env, agent, loop, hook = traced_program(config)
     try:
-        hook = make_hook(agent, config.plasticity)
-        trace_program(loop, hook, config)
         if run_dir is None:
             run_dir = _new_run_dir(config)
         with run_lock(run_dir):

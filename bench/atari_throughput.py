@@ -2,7 +2,9 @@
 (b) plastix DQN on the host loop (Nature CNN -> 512, batch 32, an update every 4 agent steps, frames
 stored once); (c) Dopamine's own JAX DQN agent (`dopamine-rl` 4.1.2, same network and settings) driven
 on the same env; (d) plastix CALE SAC (Dopamine's CALE settings: shared Nature CNN, 512-unit heads,
-batch 32, an update every 4 agent steps). Goals: (b) >= 60% of (a), (b) >= 2x (c).
+batch 32, an update every 4 agent steps). Goals: (b) >= 60% of (a), (b) >= 2x (c). For (b) also where
+an update cycle (4 agent steps) goes (`dqn_profile`), against the bare update and CleanRL's PyTorch
+update of the same network on the same batch: goal cycle <= 1.5x the bare update.
 
 Timing starts after learning has started and every update is compiled. Every row reads the whole of
 each observation, reward and done it produces. Dopamine's stack (TensorFlow) cannot share plastix's
@@ -66,11 +68,56 @@ def plastix_agent(recipe: str, env_id: str, steps: int) -> dict:
     t = time.perf_counter()
     runner, out = loop.chunk(steps)(runner, WARMUP + 100)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
-    loop.close()
     updates = int(np.asarray(out["updated"]).sum())
     assert updates >= steps // 4 - 1, updates
-    return {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
-            "updates": updates}
+    row = {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
+           "updates": updates}
+    if section == "dqn":
+        row["profile_ms"] = dqn_profile(loop, agent, runner, rounds=8)
+        row["profile_ms"]["cycle"] = 4e3 * seconds / steps
+    loop.close()
+    return row
+
+
+def dqn_profile(loop, agent, runner, rounds: int) -> dict[str, float]:
+    """Where a DQN update cycle (4 agent steps, one update) goes, each part timed alone on the trained
+    loop's own state, best of ``rounds`` interleaved, every output read: the host loop's jitted call
+    without an update (store the step, act) and with one, acting alone, the replay's sample, the bare
+    update (`conv_agents.dqn_bare`: the jitted gradient step on a sampled batch, no replay) and CleanRL's
+    PyTorch update of the same network on the same batch (``channels_last``)."""
+    import jax.numpy as jnp
+    from conv_agents import Timer, dqn_bare
+
+    from plastix.agents.api import Transitions
+
+    state, key, obs = runner.agent, runner.key, jnp.asarray(runner.obs)
+    action, aux, key = loop._act(state, obs, key)
+    zeros = jnp.zeros(action.shape)
+    step = [Transitions(obs=obs, action=action, reward=zeros, terminated=zeros.astype(bool),
+                        truncated=zeros.astype(bool), next_obs=obs, aux=aux)]
+    index = np.int32(10**6)  # past warm-up, not a target-copy step
+    timer = Timer()
+    calls = {"learn call, no update": (False, None), "learn call, update": (True, None)}
+    held = {"state": state}
+
+    def call(case):
+        fn = loop._learn(case)
+
+        def run():  # the call donates the state: carry the new one on
+            held["state"], metrics, a, _, _ = fn(held["state"], step, obs, key, index)
+            return a, metrics
+
+        return run
+
+    for name, case in calls.items():
+        timer.add(name, call(case))
+    timer.add("act", lambda: loop._act(held["state"], obs, key)[0])
+    one = jax.tree.map(lambda x: x[0], held["state"])  # one seed's, new buffers: no call donates them
+    sample = jax.jit(lambda replay, k: agent.replay.sample(replay, k, 32, 1.0)[0])
+    timer.add("replay sample", lambda: sample(one.replay, jax.random.PRNGKey(3)))
+    dqn_bare(timer, agent, one, sample(one.replay, jax.random.PRNGKey(2)), seeds=1)
+    timer.rounds(rounds)
+    return {name: seconds * 1e3 for name, seconds in timer.best.items()}
 
 
 def dopamine_dqn(steps: int) -> dict | None:
@@ -105,6 +152,10 @@ def main() -> None:
     ratios = {"dqn_over_env": dqn / rows["(a) AtariVectorEnv (random actions)"]["steps_per_s"]}
     if dopamine is not None:
         ratios["dqn_over_dopamine"] = dqn / dopamine["steps_per_s"]
+    profile = rows["(b) plastix DQN"]["profile_ms"]
+    print("plastix DQN, ms: " + "; ".join(f"{k} {v:.1f}" for k, v in profile.items()))
+    ratios["dqn_cycle_over_bare_update"] = profile["cycle"] / profile["dqn bare plastix"]
+    ratios["dqn_bare_plastix_over_pytorch"] = profile["dqn bare plastix"] / profile["dqn bare pytorch"]
     print("; ".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "atari_throughput.json"

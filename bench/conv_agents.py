@@ -17,7 +17,8 @@ Per agent, every number the best of interleaved rounds, every output read:
   seed (DQN: CleanRL's DQN-Atari update, Huber as Dopamine; PPO: one clipped-objective minibatch step).
 
 Goals: in-loop / straight-line <= 1.3x; plastix / PyTorch <= 1.5x. ``--seeds 2`` also reports the cost
-per seed of two seeds vmapped (grouped convolutions) against one.
+per seed of two seeds in the loop (on one CPU device a call per seed, `HostDispatch.per_seed`) against one,
+and of the bare update vmapped over two seeds' weights (grouped convolutions) against one.
 
     python bench/conv_agents.py [--rounds 3] [--seeds 1] [--no-scanned] [--ppo-envs 4 --ppo-steps 16]
 """
@@ -147,9 +148,9 @@ def dqn_cases(timer: Timer, seeds: int, scanned: bool, cycles: int) -> dict:
     if scanned:
         slow = DeviceLoop(env, agent, 1, dispatch=False).chunk(timed, None, runner)
         timer.add("dqn scanned", lambda: slow(runner, np.int32(warm)), cycles)
-    update = jax.jit(jax.vmap(agent._update, in_axes=(0, None, None)))
-    timer.add("dqn straight-line update", lambda: update(runner.agent, jax.random.PRNGKey(1), np.int32(warm)))
-    state = jax.tree.map(lambda x: x[0], runner.agent)
+    state = jax.tree.map(lambda x: x[0], runner.agent)  # one seed, as train dispatches each seed on CPU
+    update = jax.jit(agent._update)
+    timer.add("dqn straight-line update", lambda: update(state, jax.random.PRNGKey(1), np.int32(warm)))
     batch = agent.replay.sample(state.replay, jax.random.PRNGKey(2), 32, 1.0)[0]
     info["bare"] = dqn_bare(timer, agent, state, batch, seeds)
     return info
@@ -259,13 +260,13 @@ def ppo_cases(timer: Timer, seeds: int, scanned: bool, envs: int, steps: int, mi
         r, _ = rollout_step(r, jnp.int32(0))
         return r, collected["t"]
 
-    rollout_fn = jax.jit(jax.vmap(rollout))
-    timer.add("ppo straight-line rollout", lambda: rollout_fn(runner))
-    _, (transitions, last_obs) = rollout_fn(runner)
-    learn = jax.jit(jax.vmap(lambda st, tr, lo: agent.learn(st, tr, lo, jax.random.PRNGKey(3), 0)))
-    timer.add("ppo straight-line learn", lambda: learn(runner.agent, transitions, last_obs))
-    info["bare"] = ppo_bare(timer, agent, jax.tree.map(lambda x: x[0], runner.agent),
-                            envs * steps // minibatches)
+    one = jax.tree.map(lambda x: x[0], runner)  # one seed, as train dispatches each seed on CPU
+    rollout_fn = jax.jit(rollout)
+    timer.add("ppo straight-line rollout", lambda: rollout_fn(one))
+    _, (transitions, last_obs) = rollout_fn(one)
+    learn = jax.jit(lambda st, tr, lo: agent.learn(st, tr, lo, jax.random.PRNGKey(3), 0))
+    timer.add("ppo straight-line learn", lambda: learn(one.agent, transitions, last_obs))
+    info["bare"] = ppo_bare(timer, agent, one.agent, envs * steps // minibatches)
     return info
 
 
@@ -349,7 +350,7 @@ def torch_ppo(timer: Timer, obs, action, adv, actions: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=1, help="also time this many seeds vmapped (per seed)")
+    parser.add_argument("--seeds", type=int, default=1, help="also time this many seeds (per seed)")
     parser.add_argument("--no-scanned", dest="scanned", action="store_false")
     parser.add_argument("--agents", default="dqn,ppo")
     parser.add_argument("--dqn-cycles", type=int, default=16, help="update cycles per timed DQN chunk")
@@ -384,7 +385,7 @@ def main() -> None:
             ratios["ppo scanned / in-loop"] = best["ppo scanned"] / best["ppo in-loop seeds=1"]
     for a in agents:
         if args.seeds > 1:
-            ratios[f"{a} per seed, {args.seeds} seeds vmapped / 1 seed"] = (
+            ratios[f"{a} per seed, {args.seeds} seeds / 1 seed"] = (
                 best[f"{a} in-loop seeds={args.seeds}"] / best[f"{a} in-loop seeds=1"])
     if "dqn" in agents and args.seeds > 1:
         vmapped = best[f"dqn bare plastix vmap seeds={args.seeds}"]

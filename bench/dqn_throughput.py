@@ -32,15 +32,15 @@ def plastix_dqn(steps: int) -> dict:
     import plastix.envs as E
     from plastix.agents.dqn import DQN, DQNConfig
     from plastix.nets.build import NetConfig
-    from plastix.run.loop import make_chunk, make_init
+    from plastix.run.loop import DeviceLoop
 
     env = E.make(ENV_ID)
     net = NetConfig(hidden=(64, 64), activation="relu")
     agent = DQN(env.spec, DQNConfig(num_envs=1, **SETTINGS), steps, net)
-    runner = jax.vmap(make_init(env, agent))(jax.random.PRNGKey(0)[None])
-    chunk = make_chunk(env, agent, steps)
+    loop = DeviceLoop(env, agent, 1)  # the loop `plastix train` runs, vmapped over one seed
+    runner = loop.init(jax.random.PRNGKey(0)[None])
     t = time.perf_counter()
-    compiled = chunk.lower(runner, np.int32(0)).compile()
+    compiled = loop.chunk(steps, None, runner)
     compile_s = time.perf_counter() - t
     t = time.perf_counter()
     out = jax.block_until_ready(compiled(runner, np.int32(0)))  # the trained agent and every metric

@@ -44,9 +44,15 @@ def _files(step_dir: Path) -> list[Path]:
 class Checkpointer:
     """Keeps the latest ``max_to_keep`` checkpoints of a run, indexed by chunk number."""
 
-    def __init__(self, directory: Path, max_to_keep: int = 2, read_only: bool = False):
+    def __init__(self, directory: Path, max_to_keep: int = 2, read_only: bool = False,
+                 background: bool = False):
+        """``background``: a save returns once the state is copied, and writes it while training goes on
+        (only for trees whose buffers the caller does not donate afterwards); its manifest is written
+        when the next save, `latest` or `close` waits for it."""
         self.directory = Path(directory).resolve()
         self.read_only = read_only
+        self.background = background and not read_only
+        self._pending: int | None = None  # a background save whose manifest is not written yet
         keep = {"max_to_keep": None, "save_interval_steps": 0} if read_only else {"max_to_keep": max_to_keep}
         absl = logging.getLogger("absl")
         level = absl.level
@@ -55,7 +61,8 @@ class Checkpointer:
             self.manager = ocp.CheckpointManager(
                 self.directory,
                 options=ocp.CheckpointManagerOptions(
-                    **keep, enable_async_checkpointing=False, create=not read_only, read_only=read_only,
+                    **keep, enable_async_checkpointing=self.background, create=not read_only,
+                    read_only=read_only,
                 ),
             )
         finally:
@@ -63,15 +70,26 @@ class Checkpointer:
 
     def latest(self) -> int | None:
         """The chunk number of the newest checkpoint whose save finished (it has a manifest)."""
+        self.finish()
         done = [s for s in self.manager.all_steps() if (self.directory / str(s) / MANIFEST).is_file()]
         return max(done, default=None)
 
     def save(self, chunk: int, tree: Any) -> None:
+        self.finish()
         if chunk in self.manager.all_steps():  # a partial or damaged one, left from before a restart
             self.manager.delete(chunk)
         self.manager.save(chunk, args=ocp.args.StandardSave(tree), force=True)
+        self._pending = chunk
+        if not self.background:
+            self.finish()
+
+    def finish(self) -> None:
+        """Wait for the save in progress, then write its manifest: from then on it counts."""
+        if self._pending is None:
+            return
         self.manager.wait_until_finished()
-        step_dir = self.directory / str(chunk)
+        step_dir = self.directory / str(self._pending)
+        self._pending = None
         manifest = {str(p.relative_to(step_dir)): [p.stat().st_size, _digest(p)] for p in _files(step_dir)}
         tmp = step_dir / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest))
@@ -121,4 +139,5 @@ class Checkpointer:
         return None
 
     def close(self) -> None:
+        self.finish()
         self.manager.close()

@@ -239,11 +239,12 @@ class HostLoop:
         return runner, metrics
 
     # ------------------------------------------------------------------ evaluation
-    def evaluator(self, num_episodes: int, max_steps: int = 0):
+    def evaluator(self, num_episodes: int, max_steps: int = 0, like: tuple | None = None):
         """``(agent_state[seeds], keys[seeds]) -> {return, success}[seeds, episodes]``: ``num_episodes``
         fresh envs per seed, each run until its first episode ends (or ``max_steps``; 0: the env's
-        limit), with the evaluation policy. A family with its own protocol (``env.evaluate``: Meta-World's)
-        runs it for each seed instead: ``{return, success}[seeds, tasks]`` and ``per_task``."""
+        limit), with the evaluation policy, compiled on first use (``like`` is the device loop's). A
+        family with its own protocol (``env.evaluate``: Meta-World's) runs it for each seed instead:
+        ``{return, success}[seeds, tasks]`` and ``per_task``."""
         if hasattr(self.env, "evaluate"):
             return lambda agent_state, keys: self._benchmark_eval(agent_state, keys, num_episodes)
         max_steps = max_steps or self.env.spec.max_steps

@@ -137,12 +137,17 @@ def final_params(run_dir: str | Path) -> dict[str, Any]:
     return jax.device_get({name: getattr(state, net.params) for name, net in nets.items()})
 
 
+def eval_keys(config: RunConfig, index: int) -> jax.Array:
+    """The keys ``[seeds]`` of evaluation ``index`` (1: the final one), placed as the seeds are."""
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config))
+    return shard_seeds(keys, config.seeds)
+
+
 def evaluate_seeds(evaluate_fn: Any, agent_state: Any, config: RunConfig,
                    index: int) -> dict[str, list[float]]:
     """Per-seed mean return and success rate from ``evaluate_fn`` (a loop's ``evaluator``);
     ``index`` picks the evaluation keys (1: the final evaluation)."""
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, index))(seed_keys(config))
-    out = evaluate_fn(agent_state, shard_seeds(keys, config.seeds))
+    out = evaluate_fn(agent_state, eval_keys(config, index))
     per_task = out.pop("per_task", {})  # a benchmark's own protocol: per-task rates, by task name
     out = jax.device_get(out)
     return {"eval_return": [float(x) for x in out["return"].mean(1)],

@@ -11,6 +11,7 @@ restored from a chunk boundary continues bit-for-bit.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import jax
@@ -137,20 +138,31 @@ def host_case(agent: Any, hook: Any, index: int) -> tuple[bool, tuple[bool, bool
 
 
 def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: Any = None):
-    """Jitted ``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``: ``iterations``
-    iterations from global index ``start``.
+    """Jitted ``(Runner[seeds], start, count) -> (Runner[seeds], metrics[seeds, iterations])``: ``count``
+    (at most ``iterations``) iterations from global index ``start``.
 
-    ``start`` is not batched over seeds, so the agent's schedules (update period, target updates,
-    plasticity cadence) stay real branches under ``vmap``. With several devices and a seed count they
-    divide, each device runs its own seeds (``shard_map``): seeds never communicate.
+    ``start`` and ``count`` are not batched over seeds, so the agent's schedules (update period, target
+    updates, plasticity cadence) stay real branches under ``vmap``. The loop is a while loop of ``count``
+    trips, so one compiled program also runs a run's shorter last chunk (the metrics of the iterations
+    it skips are zeros).
+    With several devices and a seed count they divide, each device runs its own seeds (``shard_map``):
+    seeds never communicate.
     """
     step = make_iteration(env, agent, hook)
 
-    def chunk(runner: Runner, start: jax.Array):
-        return jax.lax.scan(step, runner, start + jnp.arange(iterations, dtype=jnp.int32))
+    def chunk(runner: Runner, start: jax.Array, count: jax.Array):
+        shapes = jax.eval_shape(step, runner, jnp.int32(0))[1]
+        blank = jax.tree.map(lambda s: jnp.zeros((iterations,) + s.shape, s.dtype), shapes)
 
-    return jax.jit(_per_device(jax.vmap(chunk, in_axes=(0, None), axis_name=SEED_AXIS), num_seeds,
-                               replicated=1))
+        def body(i, carry):
+            runner, out = carry
+            runner, metrics = step(runner, start + i)
+            return runner, jax.tree.map(lambda o, m: o.at[i].set(m), out, metrics)
+
+        return jax.lax.fori_loop(0, count, body, (runner, blank))
+
+    return jax.jit(_per_device(jax.vmap(chunk, in_axes=(0, None, None), axis_name=SEED_AXIS), num_seeds,
+                               replicated=2))
 
 
 class HostDispatch:
@@ -292,6 +304,8 @@ class DeviceLoop:
             dispatch = loops_slow(*((net.module, net.example) for net in agent.plastic_nets().values()))
         self.dispatch = dispatch
         self._dispatcher: HostDispatch | None = None
+        self._programs: dict[tuple[int, Any], Any] = {}  # (iterations, hook) -> compiled make_chunk
+        self._background: ThreadPoolExecutor | None = None
 
     def init(self, keys: jax.Array) -> Runner:
         """One runner per seed, stacked. ``lax.map``, not ``vmap``: jaxlib's batched QR (orthogonal
@@ -301,19 +315,44 @@ class DeviceLoop:
                            self.num_seeds)
 
     def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
-        """`make_chunk` (or `HostDispatch`'s chunk when ``dispatch``), compiled ahead of time for runners
-        like ``like``."""
+        """``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``: `make_chunk` (or
+        `HostDispatch`'s chunk when ``dispatch``), compiled ahead of time for runners like ``like``. A
+        chunk no longer than one compiled before for the same hook runs that program."""
         if self.dispatch:
             if self._dispatcher is None or self._dispatcher.hook is not hook:
                 self._dispatcher = HostDispatch(self.env, self.agent, self.num_seeds, hook)
             if like is not None:
                 self._dispatcher.compile(iterations, like)
             return self._dispatcher.chunk(iterations)
-        fn = make_chunk(self.env, self.agent, iterations, self.num_seeds, hook)
-        return fn.lower(like, np.int32(0)).compile() if like is not None else fn
+        longer = [n for (n, h) in self._programs if h is hook and n >= iterations]
+        if longer:
+            length = min(longer)
+            program = self._programs[length, hook]
+        else:
+            length = iterations
+            program = make_chunk(self.env, self.agent, iterations, self.num_seeds, hook)
+            if like is not None:
+                program = program.lower(like, np.int32(0), np.int32(iterations)).compile()
+                self._programs[length, hook] = program
 
-    def evaluator(self, num_episodes: int, max_steps: int = 0):
-        return make_evaluate(self.env, self.agent, num_episodes, self.num_seeds, max_steps or 100_000)
+        def run(runner: Runner, start: Any) -> tuple[Runner, dict[str, jax.Array]]:
+            runner, metrics = program(runner, np.int32(start), np.int32(iterations))
+            if length > iterations:
+                metrics = jax.tree.map(lambda m: m[:, :iterations], metrics)
+            return runner, metrics
+
+        return run
+
+    def evaluator(self, num_episodes: int, max_steps: int = 0, like: tuple | None = None):
+        """`make_evaluate`'s function; with ``like`` (agent state and keys like the calls'), compiled in a
+        background thread while training goes on: its first call waits for the compile."""
+        fn = make_evaluate(self.env, self.agent, num_episodes, self.num_seeds, max_steps or 100_000)
+        if like is None:
+            return fn
+        if self._background is None:
+            self._background = ThreadPoolExecutor(1, thread_name_prefix="plastix-compile")
+        compiled = self._background.submit(lambda: fn.lower(*like).compile())
+        return lambda agent_state, keys: compiled.result()(agent_state, keys)
 
     def trace(self, hook: Any = None) -> None:
         """Evaluate one seed's init, one training iteration (every branch of it) and the evaluation
@@ -324,4 +363,5 @@ class DeviceLoop:
         jax.eval_shape(lambda s, o, k: self.agent.act(s, o, k, False), runner.agent, runner.obs, key)
 
     def close(self) -> None:
-        pass
+        if self._background is not None:
+            self._background.shutdown()

@@ -22,7 +22,7 @@ from plastix.envs.atari_scores import has_reference, human_normalized
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
 from plastix.run.host_loop import HostEnvError
-from plastix.run.load import evaluate_seeds, init_runners, traced_program
+from plastix.run.load import eval_keys, evaluate_seeds, init_runners, traced_program
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.plots import activity_curves, learning_curve
@@ -123,7 +123,7 @@ def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False,
 def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str], None], p: Plan,
            agent: Any, loop: Any, hook: Any) -> TrainResult:
     runner = init_runners(loop, config)
-    ckpt = Checkpointer(run_dir / "checkpoints")
+    ckpt = Checkpointer(run_dir / "checkpoints", background=not loop.donates)
     start = 0
     if resuming:
         restored = ckpt.restore_latest(runner, say)
@@ -145,7 +145,8 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     for chunk in sorted({start, p.num_chunks - 1} & set(range(start, p.num_chunks))):  # a short last one too
         chunk_fn(p.chunk_iterations(chunk))
     compile_s = time.perf_counter() - t
-    evaluate = loop.evaluator(config.eval_episodes, config.eval_max_steps)
+    evaluate = loop.evaluator(config.eval_episodes, config.eval_max_steps,
+                              like=(runner.agent, eval_keys(config, 1)))
 
     def last_good(chunk: int) -> str:
         """Where the state before ``chunk`` is kept, saving it when the loop left it intact."""

@@ -59,3 +59,24 @@ def test_recipe_from_a_yaml_file(tmp_path):
     with pytest.raises(ConfigError, match="recipe: no such file"):
         load_recipe(str(tmp_path / "missing.yaml"))
     assert train_command(["--recipe", str(path), "--no-progress"]) == 2
+
+
+def test_a_background_save_counts_once_its_manifest_is_written(tmp_path):
+    """`Checkpointer(background=True)` writes while training goes on; a checkpoint counts (for readers and
+    for resuming) only after the next save, `latest` or `close` has waited for it and written its
+    manifest, so a kill during the write leaves the previous checkpoint as the newest intact one."""
+    import jax.numpy as jnp
+
+    from plastix.run.checkpoint import MANIFEST, Checkpointer
+
+    trees = [{"w": jnp.arange(4096.0) * i, "step": jnp.int32(i)} for i in range(3)]
+    ckpt = Checkpointer(tmp_path / "ckpt", background=True)
+    ckpt.save(1, trees[1])
+    ckpt.save(2, trees[2])  # waits for checkpoint 1 and writes its manifest first
+    assert (tmp_path / "ckpt" / "1" / MANIFEST).is_file()
+    assert ckpt.latest() == 2 and ckpt.problem(2) is None
+    ckpt.close()
+    reader = Checkpointer(tmp_path / "ckpt", read_only=True)
+    assert reader.latest() == 2
+    jax.tree.map(np.testing.assert_array_equal, reader.restore(2, trees[0]), trees[2])
+    reader.close()

@@ -201,3 +201,15 @@ def test_readme_benchmark_figures_are_the_committed_results():
     text = " ".join(README.read_text().split())  # figures may wrap across lines
     missing = [f for f in _bench_figures() if " ".join(f.split()) not in text]
     assert not missing, missing
+
+
+def test_readme_minatar_ppo_table_is_the_committed_sweep_analysis():
+    """The MinAtar PPO rows are the committed `results/minatar_ppo/analysis/summary.md` (seeds, mean and
+    interval), written by the `plastix analyze` the README shows."""
+    summary = (ROOT / "results" / "minatar_ppo" / "analysis" / "summary.md").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in summary if "env=MinAtar/" in line]
+    assert len(rows) == 4
+    for cells in rows:
+        game = cells[1].split("/")[1].split("-")[0]
+        assert f"| {game} | {cells[2]} | {cells[4]} |" in readme, game

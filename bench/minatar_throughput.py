@@ -4,8 +4,12 @@ Each JAX implementation runs a batched step (plastix: ``step_batch``; gymnax: ``
 ``vmap(pgx.experimental.auto_reset(env.step, env.init))``) inside ``lax.scan`` under one ``jit``, each with
 its own auto-reset, on its minimal action set (the ``-v1`` ids), random actions; every step's whole
 observation, reward and done are summed into the scan's output, so XLA computes all of them. Compile time
-is measured apart from steps/s (the best of ``--rounds`` timed runs after a warm-up). The numpy reference
-(``minatar.Environment``) steps one env with random actions, reading ``state()`` every step.
+is measured apart from steps/s (the best of ``--rounds`` timed runs after a warm-up, the packages' runs
+interleaved within each round). The numpy reference
+(``minatar.Environment``) steps one env with random actions, reading ``state()`` every step. The
+harness alone (a null env of the game's observation shape whose step reads its key and action and lights
+one observation entry in zeros) is the floor every package pays here: the per-env key split, the action
+draw, and writing and reading the observation.
 
 Protocols differ (each is run as it ships): plastix plays the reference's (sticky actions 0.1, difficulty
 ramping, no step cap: Freeway terminates at 2,501 steps); gymnax has no sticky actions and truncates at
@@ -22,6 +26,7 @@ import json
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,9 +41,8 @@ PROTOCOL = {"plastix": "sticky 0.1, ramping, no cap", "gymnax": "no sticky, 1,00
             "pgx": "sticky 0.1, ramping on, no cap"}
 
 
-def measure(reset, step_batch, num_actions: int, batch: int, horizon: int,
-            rounds: int) -> tuple[float, float]:
-    """(compile seconds, steps per second) of ``horizon`` batched random-action steps."""
+def compile_run(reset, step_batch, num_actions: int, batch: int, horizon: int) -> tuple[float, Any]:
+    """(compile seconds, the compiled program) of ``horizon`` batched random-action steps, warmed up."""
 
     def run(key):
         state = jax.vmap(reset)(jax.random.split(key, batch))
@@ -56,12 +60,19 @@ def measure(reset, step_batch, num_actions: int, batch: int, horizon: int,
     compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
     compile_s = time.perf_counter() - t
     jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
-    best = float("inf")
+    return compile_s, compiled
+
+
+def best_seconds(programs: dict[str, Any], rounds: int) -> dict[str, float]:
+    """Each program's best time over ``rounds`` rounds, the programs interleaved within each round, so
+    a machine whose speed drifts (a shared VM's does) slows every program alike."""
+    best = dict.fromkeys(programs, float("inf"))
     for i in range(rounds):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(jax.random.PRNGKey(2 + i)))
-        best = min(best, time.perf_counter() - t)
-    return compile_s, batch * horizon / best
+        for name, compiled in programs.items():
+            t = time.perf_counter()
+            jax.block_until_ready(compiled(jax.random.PRNGKey(2 + i)))
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
 
 
 def plastix_fns(game: str):
@@ -110,6 +121,23 @@ def pgx_fns(game: str):
     return env.init, jax.vmap(step), int(env.num_actions)
 
 
+def harness_fns(game: str):
+    """A null env with the game's observation shape: what the harness itself costs per env-step."""
+    import plastix.envs as E
+
+    env = E.make(f"MinAtar/{GAMES[game]}-v1")
+    shape = env.observation_space.shape
+
+    def lit(entry):
+        return jnp.zeros(int(np.prod(shape)), jnp.bool_).at[entry].set(True, mode="drop").reshape(shape)
+
+    def step_batch(keys, state, actions):
+        state = state + actions + jax.random.key_data(keys)[:, 0].astype(jnp.int32)
+        return state, jax.vmap(lit)(state & 255), state.astype(jnp.float32), (state & 255) == 0
+
+    return (lambda key: jnp.int32(0)), step_batch, env.action_space.n
+
+
 def reference_steps_per_s(game: str, steps: int) -> float:
     from minatar import Environment
 
@@ -136,25 +164,30 @@ def main() -> None:
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2048])
     parser.add_argument("--steps", type=int, default=0, help="scan length for every batch (0: per batch)")
-    parser.add_argument("--rounds", type=int, default=2, help="timed runs per measurement (the best counts)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved timed rounds per measurement (the best counts)")
     parser.add_argument("--reference-steps", type=int, default=5_000, help="numpy reference steps")
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
     parser.add_argument("--out", type=Path, default=RESULTS / "minatar_throughput.json",
                         help="JSON file (rows of games / batches run again are replaced)")
     args = parser.parse_args()
-    makers = {"plastix": plastix_fns, "gymnax": gymnax_fns, "pgx": pgx_fns}
+    makers = {"plastix": plastix_fns, "gymnax": gymnax_fns, "pgx": pgx_fns, "harness": harness_fns}
     rows = []
     for game in args.games:
         ref = reference_steps_per_s(game, args.reference_steps)
         for batch in args.batches:
             row = {"game": game, "batch": batch, "reference_steps_per_s": ref}
             horizon = args.steps or STEPS.get(batch, 200)
+            programs = {}
+            for impl in (*args.impls, "harness"):
+                reset, step_batch, n_actions = makers[impl](game)
+                row[f"{impl}_compile_s"], programs[impl] = compile_run(
+                    reset, step_batch, n_actions, batch, horizon)
+            for impl, seconds in best_seconds(programs, args.rounds).items():
+                row[f"{impl}_steps_per_s"] = batch * horizon / seconds
             for impl in IMPLS:
-                row[f"{impl}_steps_per_s"] = row[f"{impl}_compile_s"] = None
-                if impl in args.impls:
-                    reset, step_batch, n_actions = makers[impl](game)
-                    row[f"{impl}_compile_s"], row[f"{impl}_steps_per_s"] = measure(
-                        reset, step_batch, n_actions, batch, horizon, args.rounds)
+                row.setdefault(f"{impl}_steps_per_s", None)
+                row.setdefault(f"{impl}_compile_s", None)
             p, g, x = (row[f"{i}_steps_per_s"] for i in IMPLS)
             best = max((v for v in (g, x) if v), default=None)
             row["speedup_vs_best"] = p / best if p and best else None
@@ -163,20 +196,21 @@ def main() -> None:
             print(f"{GAMES[game]:<14} b={batch:<5} plastix {_fmt(p, ',.0f'):>11}/s "
                   f"({_fmt(row['plastix_compile_s'], '.1f')}s)  gymnax {_fmt(g, ',.0f'):>11}/s "
                   f"({_fmt(row['gymnax_compile_s'], '.1f')}s)  pgx {_fmt(x, ',.0f'):>11}/s "
-                  f"({_fmt(row['pgx_compile_s'], '.1f')}s)  numpy {ref:,.0f}/s  "
+                  f"({_fmt(row['pgx_compile_s'], '.1f')}s)  harness alone "
+                  f"{row['harness_steps_per_s']:,.0f}/s  numpy {ref:,.0f}/s  "
                   f"x{_fmt(row['speedup_vs_best'], '.2f')}", flush=True)
     print()
     print("Protocols: " + "; ".join(f"{k}: {v}" for k, v in PROTOCOL.items()) + ". Minimal action sets.")
     print()
     print("| game | batch | plastix steps/s | gymnax steps/s | pgx steps/s | plastix / max(gymnax, pgx) "
-          "| compile s plastix / gymnax / pgx | numpy reference (1 env) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| compile s plastix / gymnax / pgx | harness alone steps/s | numpy reference (1 env) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {GAMES[r['game']]} | {r['batch']} | {_fmt(r['plastix_steps_per_s'], ',.0f')} | "
               f"{_fmt(r['gymnax_steps_per_s'], ',.0f')} | {_fmt(r['pgx_steps_per_s'], ',.0f')} | "
               f"{_fmt(r['speedup_vs_best'], '.2f')} | {_fmt(r['plastix_compile_s'], '.1f')} / "
               f"{_fmt(r['gymnax_compile_s'], '.1f')} / {_fmt(r['pgx_compile_s'], '.1f')} | "
-              f"{r['reference_steps_per_s']:,.0f} |")
+              f"{_fmt(r.get('harness_steps_per_s'), ',.0f')} | {r['reference_steps_per_s']:,.0f} |")
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():  # a run over some games / batches replaces only those rows

@@ -194,7 +194,8 @@ def minatar_row(r: dict) -> str:
     return (f"| {r['game']} | {r['batch']} | {r['plastix_steps_per_s']:,.0f} | "
             f"{r['gymnax_steps_per_s']:,.0f} | {r['pgx_steps_per_s']:,.0f} | {r['speedup_vs_best']:.2f}x | "
             f"{r['plastix_compile_s']:.1f} / "
-            f"{r['gymnax_compile_s']:.1f} / {r['pgx_compile_s']:.1f} | {r['reference_steps_per_s']:,.0f} |")
+            f"{r['gymnax_compile_s']:.1f} / {r['pgx_compile_s']:.1f} | {r['harness_steps_per_s']:,.0f} | "
+            f"{r['reference_steps_per_s']:,.0f} |")
 
 
 def test_readme_benchmark_figures_are_the_committed_results():

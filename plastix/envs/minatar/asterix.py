@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.envs.minatar.game import SIZE, Game
+from plastix.envs.minatar.game import SIZE, Game, entry, lit_cells
 
 SLOTS = 8
 CHANNELS = 4
@@ -78,17 +78,17 @@ def reset(draws: jax.Array | None = None) -> AsterixState:
     )
 
 
-def draw_reset(key: jax.Array) -> jax.Array:
+def reset_draws(words: jax.Array) -> jax.Array:
     """A reset draws nothing; an empty array, so a vmapped ``reset`` still has a batch axis."""
-    del key
+    del words
     return jnp.zeros((0,), jnp.bool_)
 
 
-def draw_step(key: jax.Array, state: AsterixState) -> AsterixDraws:
-    """One step's draws from one threefry block: side with p 1/2 (the top bit of a word), gold with p 1/3
-    (its other 31 bits), and a rank uniform over the free slots of ``state`` (those a spawn at the start
-    of the step chooses from) from the second word."""
-    side, slot = jax.random.bits(key, (2,), jnp.uint32)
+def step_draws(words: jax.Array, state: AsterixState) -> AsterixDraws:
+    """One step's draws from two words: side with p 1/2 (the top bit of a word), gold with p 1/3 (its
+    other 31 bits), and a rank uniform over the free slots of ``state`` (those a spawn at the start of
+    the step chooses from) from the second word."""
+    side, slot = words[0], words[1]
     n_free = jnp.sum(~state.active).astype(jnp.uint32)
     # floor(slot * n_free / 2**32), exactly, in 32-bit arithmetic
     rank = ((slot >> 16) * n_free + (((slot & 0xFFFF) * n_free) >> 16)) >> 16
@@ -167,13 +167,13 @@ def observe(state: AsterixState) -> jax.Array:
     # a scatter of the <= 17 lit cells: XLA:CPU computes a broadcast-and-compare grid far slower, and the
     # barrier keeps it from re-fusing the step that produced ``state`` into every index
     state = jax.lax.optimization_barrier(state)
-    cell = lambda row, col, channel: (row * SIZE + col) * CHANNELS + channel
+    cell = lambda row, col, channel: entry(row, col, channel, CHANNELS)
     off = SIZE * SIZE * CHANNELS  # dropped
     back = jnp.where(state.right, state.x - 1, state.x + 1)
     entity = jnp.where(state.active, cell(_ROWS, state.x, jnp.where(state.gold, 3, 1)), off)
     trail = jnp.where(state.active & (back >= 0) & (back < SIZE), cell(_ROWS, back, 2), off)
     lit = jnp.concatenate([cell(state.player_y, state.player_x, 0)[None], entity, trail])
-    return jnp.zeros(off, jnp.bool_).at[lit].set(True, mode="drop").reshape(SIZE, SIZE, CHANNELS)
+    return lit_cells(lit, CHANNELS)
 
 
 def from_minatar(game_env) -> AsterixState:
@@ -210,8 +210,10 @@ GAME = Game(
     minimal_actions=(0, 1, 2, 3, 4),
     reset=reset,
     step=step,
-    draw_reset=draw_reset,
-    draw_step=draw_step,
+    reset_words=0,
+    reset_draws=reset_draws,
+    step_words=2,
+    step_draws=step_draws,
     observe=observe,
     from_minatar=from_minatar,
 )

@@ -15,12 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.envs.minatar.game import SIZE, Game
+from plastix.envs.minatar.game import SIZE, Game, any_row, one_cell, row_at, row_bits, to_rows, unpack_cells
 
 CHANNELS = ("paddle", "ball", "trail", "brick")
 _ROWS = np.arange(SIZE, dtype=np.int32)
-_START_BRICKS = np.zeros((SIZE, SIZE), bool)
-_START_BRICKS[1:4] = True
+_START_BRICKS = np.asarray([0, *[(1 << SIZE) - 1] * 3, *[0] * (SIZE - 4)], np.int32)  # rows 1-3 full
 
 
 @struct.dataclass
@@ -33,7 +32,7 @@ class BreakoutState:
     last_x: jax.Array  # int32, the ball's cell before the last step
     last_y: jax.Array  # int32
     pos: jax.Array  # int32, paddle column on row 9
-    bricks: jax.Array  # bool[10, 10]
+    bricks: jax.Array  # int32[10]: row bit masks, bit x of row y a brick in cell (y, x)
     strike: jax.Array  # bool, the ball entered a brick cell on the last step
     terminal: jax.Array  # bool
 
@@ -72,12 +71,12 @@ def step(
     d = jnp.where(side_wall, d ^ 1, d)
 
     top_wall = new_y < 0
-    cell = (_ROWS[:, None] == new_y) & (_ROWS[None, :] == new_x)
-    in_brick = ~top_wall & jnp.any(s.bricks & cell)
+    in_brick = ~top_wall & (((row_at(s.bricks, new_y) >> new_x) & 1) != 0)
     breaks = in_brick & ~s.strike
     at_bottom = ~top_wall & ~in_brick & (new_y == SIZE - 1)
-    refill = at_bottom & ~jnp.any(s.bricks)
-    bricks = jnp.where(refill, jnp.asarray(_START_BRICKS), s.bricks & ~(breaks & cell))
+    refill = at_bottom & ~any_row(s.bricks)
+    broken = jnp.where(breaks & (_ROWS == new_y), s.bricks & ~(1 << new_x), s.bricks)
+    bricks = jnp.where(refill, jnp.asarray(_START_BRICKS), broken)
 
     straight_back = at_bottom & (s.ball_x == pos)
     reversed_ = at_bottom & ~straight_back & (new_x == pos)
@@ -104,24 +103,22 @@ def step(
     return out, reward, out.terminal
 
 
-def draw_reset(key: jax.Array) -> jax.Array:
-    """The reset's one draw, ``randint(2)``: the ball's starting side."""
-    return jax.random.randint(key, (), 0, 2, jnp.int32)
+def reset_draws(words: jax.Array) -> jax.Array:
+    """The reset's one draw, ``randint(2)`` (the ball's starting side): the top bit of one word."""
+    return (words[0] >> 31).astype(jnp.int32)
 
 
-def draw_step(key: jax.Array, state: BreakoutState) -> tuple[()]:
+def step_draws(words: jax.Array, state: BreakoutState) -> tuple[()]:
     """No draws: a Breakout step is deterministic."""
-    del key, state
+    del words, state
     return ()
 
 
 def observe(state: BreakoutState) -> jax.Array:
     """``bool[10, 10, 4]``: paddle, ball, trail (the ball's previous cell), bricks."""
-    rows, cols = _ROWS[:, None], _ROWS[None, :]
-    paddle = (rows == SIZE - 1) & (cols == state.pos)
-    ball = (rows == state.ball_y) & (cols == state.ball_x)
-    trail = (rows == state.last_y) & (cols == state.last_x)
-    return jnp.stack([paddle, ball, trail, state.bricks], axis=-1)
+    cells = (one_cell(SIZE - 1, state.pos, 0) | one_cell(state.ball_y, state.ball_x, 1)
+             | one_cell(state.last_y, state.last_x, 2) | row_bits(state.bricks, 3))
+    return unpack_cells(cells, len(CHANNELS))
 
 
 def from_minatar(env: Any) -> BreakoutState:
@@ -133,7 +130,7 @@ def from_minatar(env: Any) -> BreakoutState:
         last_x=jnp.int32(env.last_x),
         last_y=jnp.int32(env.last_y),
         pos=jnp.int32(env.pos),
-        bricks=jnp.asarray(np.asarray(env.brick_map) != 0),
+        bricks=to_rows(env.brick_map),
         strike=jnp.bool_(env.strike),
         terminal=jnp.bool_(env.terminal),
     )
@@ -146,8 +143,10 @@ GAME = Game(
     minimal_actions=(0, 1, 3),
     reset=reset,
     step=step,
-    draw_reset=draw_reset,
-    draw_step=draw_step,
+    reset_words=1,
+    reset_draws=reset_draws,
+    step_words=0,
+    step_draws=step_draws,
     observe=observe,
     from_minatar=from_minatar,
 )

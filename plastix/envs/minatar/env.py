@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 from plastix.envs.api import Box, Discrete, Env, Space
-from plastix.envs.minatar.game import ACTIONS, SIZE, Game
+from plastix.envs.minatar.game import ACTIONS, SIZE, Game, random_words
 
 # the reference's module names and the names in env ids, in the reference's (alphabetical) order
 GAMES = {"asterix": "Asterix", "breakout": "Breakout", "freeway": "Freeway", "seaquest": "Seaquest",
@@ -119,18 +119,27 @@ class MinAtarEnv(Env):
         """The random draws of one reset (the game's)."""
         return self.game.draw_reset(key)
 
-    def draw(self, key: jax.Array, state: MinAtarState) -> tuple[jax.Array, Any]:
-        """The random draws of one step: the sticky uniform, drawn first, then the game's."""
-        k_sticky, k_game = jax.random.split(key)
-        return jax.random.uniform(k_sticky), self.game.draw_step(k_game, state.game)
+    def draw(self, key: jax.Array, state: MinAtarState) -> tuple[jax.Array, Any, Any]:
+        """The random draws of one step and of the reset that follows it if it ends the episode: the
+        sticky uniform (drawn first), the game's step draws and its reset draws, from one threefry call
+        (`random_words`; split keys would cost a call each)."""
+        g = self.game
+        words = random_words(key, 1 + g.step_words + g.reset_words)
+        sticky_u = (words[0] >> 9).astype(jnp.float32) * np.float32(2.0**-23)  # jax.random.uniform's value
+        return (sticky_u, g.step_draws(words[1:1 + g.step_words], state.game),
+                g.reset_draws(words[1 + g.step_words:]))
 
     def reset_env(self, key: jax.Array, params: Any = None) -> MinAtarState:
-        return MinAtarState(self.game.reset(self.draw_reset(key)), jnp.int32(0), jnp.int32(0))
+        return self.first_state(self.draw_reset(key), jnp.int32(0))
+
+    def first_state(self, reset_draws: Any, last_action: jax.Array) -> MinAtarState:
+        """The first state of an episode from its reset draws, with the last executed action given."""
+        return MinAtarState(self.game.reset(reset_draws), last_action, jnp.int32(0))
 
     def next_episode(self, key: jax.Array, state: MinAtarState) -> MinAtarState:
         """The first state of the episode after ``state``: fresh, but with its last executed action (the
         reference's ``reset`` keeps ``last_action``)."""
-        return self.reset_env(key).replace(last_action=state.last_action)
+        return self.first_state(self.draw_reset(key), state.last_action)
 
     def advance(self, state: MinAtarState, action: jax.Array, sticky_u: jax.Array,
                 draws: Any) -> tuple[MinAtarState, jax.Array, jax.Array, jax.Array]:
@@ -143,19 +152,24 @@ class MinAtarEnv(Env):
         return MinAtarState(game, executed, t), reward, terminated, truncated
 
     def step_env(self, key: jax.Array, state: MinAtarState, action: jax.Array, params: Any = None):
-        sticky_u, draws = self.draw(key, state)
+        sticky_u, draws, _ = self.draw(key, state)
         state, reward, terminated, truncated = self.advance(state, action, sticky_u, draws)
         return state, reward, terminated, truncated, {}
 
     def step(self, key: jax.Array, state: MinAtarState, action: jax.Array, params: Any = None):
-        """`Env.step`, with the last executed action carried into the next episode at an auto-reset."""
-        key_step, key_reset = jax.random.split(key)
-        next_state, reward, terminated, truncated, info = self.step_env(key_step, state, action)
+        """`Env.step`, with the last executed action carried into the next episode at an auto-reset; the
+        step and the reset that may follow it draw from one threefry call (`draw`)."""
+        sticky_u, draws, reset_draws = self.draw(key, state)
+        next_state, reward, terminated, truncated = self.advance(state, action, sticky_u, draws)
         done = terminated | truncated
-        reset = self.next_episode(key_reset, next_state)
+        reset = self.first_state(reset_draws, next_state.last_action)
         new = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset, next_state)
-        info = {**info, "final_obs": self.observe(next_state)}
-        return self.observe(new), new, reward.astype(jnp.float32), terminated, truncated, info
+        final = self.observe(next_state)
+        if self.game.select_observation:
+            obs = jnp.where(done, self.observe(reset), final)
+        else:
+            obs = self.observe(new)
+        return obs, new, reward.astype(jnp.float32), terminated, truncated, {"final_obs": final}
 
     def observe(self, state: MinAtarState, params: Any = None) -> jax.Array:
         obs = self.game.observe(state.game)

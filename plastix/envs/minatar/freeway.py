@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.envs.minatar.game import SIZE, Game
+from plastix.envs.minatar.game import SIZE, Game, entry, lit_cells
 
 CHANNELS = ("chicken", "car", "speed1", "speed2", "speed3", "speed4", "speed5")
 N_CARS = 8  # car i drives on row i + 1
@@ -23,7 +23,6 @@ PLAYER_SPEED = 3
 TIME_LIMIT = 2500  # terminal once the timer goes below 0, i.e. on act() number 2,501
 CHICKEN_X = 4
 _LANES = np.arange(1, N_CARS + 1, dtype=np.int32)
-_IDX = np.arange(SIZE, dtype=np.int32)
 
 
 @struct.dataclass
@@ -81,7 +80,7 @@ def step(
     pos = jnp.where(crossed, SIZE - 1, pos)
 
     car_moves = car_timer == 0
-    car_x = jnp.where(car_moves, (s.car_x + jnp.where(car_v > 0, 1, -1)) % SIZE, s.car_x)
+    car_x = jnp.where(car_moves, _wrap(s.car_x + jnp.where(car_v > 0, 1, -1)), s.car_x)
     car_timer = jnp.where(car_moves, jnp.abs(car_v), car_timer - 1)
     # after a hit the chicken is on row 9, where no car drives, so lanes can be checked all at once
     hit = jnp.any((_LANES == pos) & ((s.car_x == CHICKEN_X) | (car_x == CHICKEN_X)))
@@ -102,37 +101,40 @@ def step(
     return out, reward, out.terminal
 
 
-def draw_reset(key: jax.Array) -> CarDraws:
-    """Eight speeds uniform on 1..5 and eight directions uniform on {-1, 1}, from one word of bits each."""
-    bits = jax.random.bits(key, (N_CARS,), jnp.uint32)
+def _wrap(x: jax.Array) -> jax.Array:
+    """A column at most one step off the grid wrapped onto it: ``x % 10`` without the remainder, which
+    XLA counts as costly."""
+    return jnp.where(x < 0, x + SIZE, jnp.where(x >= SIZE, x - SIZE, x))
+
+
+def reset_draws(words: jax.Array) -> CarDraws:
+    """Eight speeds uniform on 1..5 and eight directions uniform on {-1, 1}, from one word each."""
     # speed from the top 29 bits by multiply-shift (off uniform by < 2**-29), direction from bit 0
-    speeds = 1 + (((bits >> 3) * 5) >> 29).astype(jnp.int32)
-    directions = 2 * (bits & 1).astype(jnp.int32) - 1
+    speeds = 1 + (((words >> 3) * 5) >> 29).astype(jnp.int32)
+    directions = 2 * (words & 1).astype(jnp.int32) - 1
     return CarDraws(speeds=speeds, directions=directions)
 
 
-def draw_step(key: jax.Array, state: FreewayState) -> CarDraws:
+def step_draws(words: jax.Array, state: FreewayState) -> CarDraws:
     """A car re-draw, made every step for a fixed shape; ``step`` uses it only on a crossing."""
     del state
-    return draw_reset(key)
+    return reset_draws(words)
 
 
 def observe(state: FreewayState) -> jax.Array:
     """``bool[10, 10, 7]``: chicken, cars, and each car's trail cell behind it in its speed's channel."""
-    rows, cols = _IDX[:, None], _IDX[None, :]
-    chicken = (rows == state.pos) & (cols == CHICKEN_X)
-    back_x = (state.car_x - jnp.where(state.car_v > 0, 1, -1)) % SIZE
+    back_x = _wrap(state.car_x - jnp.where(state.car_v > 0, 1, -1))
     # the reference's trail channel is a loop variable: a speed-0 car reuses the previous car's channel
     speed = jnp.abs(state.car_v)
-    last = jax.lax.cummax(jnp.where(speed > 0, jnp.arange(N_CARS), -1))
-    channel_speed = jnp.where(last >= 0, speed[jnp.maximum(last, 0)], 0)
-    no_car = jnp.full(1, -1, jnp.int32)
-    row_car_x = jnp.concatenate([no_car, state.car_x, no_car])[:, None]  # per row; rows 0 and 9 have none
-    row_back_x = jnp.concatenate([no_car, back_x, no_car])[:, None]
-    row_speed = jnp.concatenate([no_car, channel_speed, no_car])[:, None, None]
-    cars = cols == row_car_x
-    speeds = (cols == row_back_x)[..., None] & (row_speed == jnp.arange(1, 6))
-    return jnp.concatenate([chicken[..., None], cars[..., None], speeds], axis=-1)
+    channel, channels = jnp.int32(0), []
+    for car in range(N_CARS):
+        channel = jnp.where(speed[car] > 0, speed[car], channel)
+        channels.append(channel)
+    trail_speed = jnp.stack(channels)
+    c = len(CHANNELS)
+    trail = jnp.where(trail_speed > 0, entry(_LANES, back_x, 1 + trail_speed, c), SIZE * SIZE * c)
+    lit = jnp.concatenate([entry(state.pos, CHICKEN_X, 0, c)[None], entry(_LANES, state.car_x, 1, c), trail])
+    return lit_cells(lit, c)
 
 
 def from_minatar(env: Any) -> FreewayState:
@@ -158,8 +160,10 @@ GAME = Game(
     minimal_actions=(0, 2, 4),
     reset=reset,
     step=step,
-    draw_reset=draw_reset,
-    draw_step=draw_step,
+    reset_words=N_CARS,
+    reset_draws=reset_draws,
+    step_words=N_CARS,
+    step_draws=step_draws,
     observe=observe,
     from_minatar=from_minatar,
 )

@@ -140,21 +140,20 @@ def reset(draws: jax.Array | None = None) -> SeaquestState:
     )
 
 
-def draw_reset(key: jax.Array) -> jax.Array:
+def reset_draws(words: jax.Array) -> jax.Array:
     """A reset draws nothing; an empty array, so a vmapped ``reset`` still has a batch axis."""
-    del key
+    del words
     return jnp.zeros((0,), jnp.bool_)
 
 
-def draw_step(key: jax.Array, state: SeaquestState) -> SeaquestDraws:
-    """One step's draws from one ``bits`` call: sides with p 1/2, sub with p 1/3, rows uniform on 1..8."""
+def step_draws(words: jax.Array, state: SeaquestState) -> SeaquestDraws:
+    """One step's draws from two words: sides with p 1/2, sub with p 1/3, rows uniform on 1..8."""
     del state
-    bits = jax.random.bits(key, (2,), jnp.uint32)
-    low = bits[1]
+    low = words[1]
     row = lambda shift: ((low >> shift) & 7).astype(jnp.int32) + 1
     return SeaquestDraws(
         enemy_right=(low & 1) == 1,
-        enemy_sub=bits[0] < jnp.uint32(SUB_BELOW),
+        enemy_sub=words[0] < jnp.uint32(SUB_BELOW),
         enemy_row=row(1),
         diver_right=((low >> 4) & 1) == 1,
         diver_row=row(5),
@@ -464,8 +463,10 @@ GAME = Game(
     minimal_actions=(0, 1, 2, 3, 4, 5),
     reset=reset,
     step=step,
-    draw_reset=draw_reset,
-    draw_step=draw_step,
+    reset_words=0,
+    reset_draws=reset_draws,
+    step_words=2,
+    step_draws=step_draws,
     observe=observe,
     from_minatar=from_minatar,
 )

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.envs.minatar.game import SIZE, Game
+from plastix.envs.minatar.game import SIZE, Game, to_grid
 
 SHOT_COOL_DOWN = 5
 ENEMY_MOVE_INTERVAL = 12  # steps between alien moves in the first wave
@@ -54,16 +54,6 @@ class SpaceInvadersState:
     terminal: jax.Array  # bool
 
 
-def to_rows(grid: Any) -> jax.Array:
-    """``int32[10]`` row bit masks of a ``[10, 10]`` map (nonzero cells set)."""
-    return (jnp.asarray(grid) != 0).astype(jnp.int32) @ jnp.left_shift(1, _COLUMNS)
-
-
-def to_grid(rows: jax.Array) -> jax.Array:
-    """The ``bool[10, 10]`` map of ``int32[10]`` row bit masks."""
-    return (jnp.right_shift(rows[..., :, None], _COLUMNS) & 1) != 0
-
-
 def _int32(value: Any) -> jax.Array:
     return jnp.asarray(int(value), jnp.int32)
 
@@ -92,15 +82,15 @@ def reset(draws: Any = ()) -> SpaceInvadersState:
     )
 
 
-def draw_reset(key: jax.Array) -> tuple[()]:
+def reset_draws(words: jax.Array) -> tuple[()]:
     """A reset draws nothing: the empty pytree."""
-    del key
+    del words
     return ()
 
 
-def draw_step(key: jax.Array, state: SpaceInvadersState) -> tuple[()]:
+def step_draws(words: jax.Array, state: SpaceInvadersState) -> tuple[()]:
     """A step draws nothing: the empty pytree."""
-    del key, state
+    del words, state
     return ()
 
 
@@ -233,8 +223,11 @@ GAME = Game(
     minimal_actions=MINIMAL_ACTIONS,
     reset=reset,
     step=step,
-    draw_reset=draw_reset,
-    draw_step=draw_step,
+    reset_words=0,
+    reset_draws=reset_draws,
+    step_words=0,
+    step_draws=step_draws,
     observe=observe,
     from_minatar=from_minatar,
+    select_observation=True,
 )

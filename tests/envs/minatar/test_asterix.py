@@ -15,6 +15,7 @@ from minatar import Environment
 from scipy import stats
 
 from plastix.envs.minatar.asterix import GAME, AsterixDraws, AsterixState
+from plastix.envs.minatar.game import random_words
 from tests.envs.minatar.recording import Call, recorded_env
 
 SPEEDS = [(10, 5), (9, 5), (8, 4), (7, 4), (6, 3), (5, 3), (4, 2), (3, 2), (2, 1), (1, 1)]  # (spawn, move)
@@ -451,7 +452,7 @@ def test_draw_step_against_reference():
 def test_draw_step_rank_is_exact_over_free_slots():
     """rank = floor(word * n_free / 2**32) for every count of free slots (and 0 with none free)."""
     keys = jax.random.split(jax.random.key(3), 4000)
-    bits = np.asarray(jax.vmap(lambda k: jax.random.bits(k, (2,), jnp.uint32))(keys)).astype(np.uint64)
+    bits = np.asarray(jax.vmap(lambda k: random_words(k, 2))(keys)).astype(np.uint64)
     ranks_for = jax.jit(
         jax.vmap(
             lambda k, n: GAME.draw_step(k, GAME.reset(None).replace(active=jnp.arange(8) >= n)).rank,

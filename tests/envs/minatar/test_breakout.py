@@ -18,6 +18,7 @@ from minatar.environments.breakout import Env as BreakoutEnv
 from scipy import stats
 
 from plastix.envs.minatar.breakout import GAME, BreakoutState
+from plastix.envs.minatar.game import to_grid
 from tests.envs.minatar.recording import recorded_env
 
 FIELDS = [f.name for f in dataclasses.fields(BreakoutState)]
@@ -233,17 +234,17 @@ def test_strike_flag_enters_a_brick_without_breaking_it():
     # the ball left a brick last step (strike set) and its next cell holds another brick
     game = reference_game(ball_x=5, ball_y=5, ball_dir=1, strike=True, bricks=[(4, 6)], pos=0)
     s, r, _ = step_both(game, 0)
-    assert r == 0 and (int(s.ball_x), int(s.ball_y)) == (6, 4) and bool(s.bricks[4, 6])
+    assert r == 0 and (int(s.ball_x), int(s.ball_y)) == (6, 4) and bool(to_grid(s.bricks)[4, 6])
     assert bool(s.strike)  # still inside a brick: the flag stays, so the next brick cell is not broken either
     game.brick_map[3, 7] = 1
     s, r, _ = step_both(game, 0)
-    assert r == 0 and bool(s.bricks[3, 7]) and (int(s.ball_x), int(s.ball_y)) == (7, 3)
+    assert r == 0 and bool(to_grid(s.bricks)[3, 7]) and (int(s.ball_x), int(s.ball_y)) == (7, 3)
 
 
 def test_brick_breaks_without_strike_then_strike_clears():
     game = reference_game(ball_x=5, ball_y=5, ball_dir=0, strike=False, bricks=[(4, 4)], pos=0)
     s, r, _ = step_both(game, 0)
-    assert r == 1 and not bool(s.bricks[4, 4]) and (int(s.ball_x), int(s.ball_y)) == (4, 5)
+    assert r == 1 and not bool(to_grid(s.bricks)[4, 4]) and (int(s.ball_x), int(s.ball_y)) == (4, 5)
     assert int(s.ball_dir) == 3 and bool(s.strike)
     s, r, _ = step_both(game, 0)  # into an empty cell: the flag clears
     assert not bool(s.strike)
@@ -261,7 +262,8 @@ def test_refill_only_at_row_9_with_no_bricks(caught):
     action = {"straight": 1, "reversed": 0, "missed": 3}[caught]
     game = reference_game(ball_x=4, ball_y=8, ball_dir=2, bricks=[], pos=5)
     s, r, t = step_both(game, action)
-    assert bool(s.bricks[1:4].all()) and int(np.asarray(s.bricks).sum()) == 30  # refilled, even when lost
+    bricks = np.asarray(to_grid(s.bricks))
+    assert bricks[1:4].all() and int(bricks.sum()) == 30  # refilled, even when lost
     assert t == (caught == "missed")
     assert int(s.ball_dir) == {"straight": 1, "reversed": 0, "missed": 2}[caught]
 
@@ -269,10 +271,10 @@ def test_refill_only_at_row_9_with_no_bricks(caught):
 def test_no_refill_away_from_row_9_or_with_bricks_left():
     game = reference_game(ball_x=4, ball_y=6, ball_dir=2, bricks=[], pos=5)
     s, _, _ = step_both(game, 0)  # row 7: no refill even with the wall empty
-    assert not bool(np.asarray(s.bricks).any())
+    assert not bool(to_grid(s.bricks).any())
     game = reference_game(ball_x=4, ball_y=8, ball_dir=2, bricks=[(0, 0)], pos=5)
     s, _, _ = step_both(game, 0)  # row 9 with one brick left anywhere: no refill
-    assert int(np.asarray(s.bricks).sum()) == 1
+    assert int(to_grid(s.bricks).sum()) == 1
 
 
 @pytest.mark.parametrize("ball_x,ball_dir", [(3, 2), (3, 3), (6, 3), (0, 3), (9, 2)])

@@ -29,6 +29,7 @@ from plastix.envs.api import task_ids
 from plastix.envs.gym_compat import GymEnv, GymVectorEnv
 from plastix.envs.minatar import GAMES, MinAtarEnv, MinAtarError, MinAtarOptions
 from plastix.envs.minatar.env import NO_LIMIT, load_game
+from plastix.envs.minatar.game import random_words
 from plastix.envs.minatar.render import cell_colours, palette, rgb
 from plastix.envs.minatar.taskmix import MINATAR_TASKMIX_ID, union_channels
 from plastix.envs.taskmix import TaskMixOptions
@@ -45,7 +46,7 @@ class Injected(MinAtarEnv):
     reset_draws: Any = None
 
     def draw(self, key, state):
-        return self.sticky_u, self.step_draws
+        return self.sticky_u, self.step_draws, self.reset_draws
 
     def draw_reset(self, key):
         return self.reset_draws
@@ -180,6 +181,20 @@ def test_sticky_frequency_matches_the_reference():
     np.testing.assert_array_equal(repeated, u < np.float32(0.1))  # a repeat is exactly a draw below p
     wrong = int((u < 0.13).sum())  # the test has the power to see a wrong probability
     assert chi2_contingency([[wrong, n - wrong], [ref, n - ref]])[1] < 1e-3, (wrong, ref)
+
+
+def test_random_words_are_jaxs_threefry():
+    """`random_words` unrolls jax.random's Threefry-2x32: its words of blocks 0..n-1 xor to jax's
+    partitionable ``bits`` (which xors each block's two outputs); keys of other PRNGs use their own bits."""
+    for key in (jax.random.PRNGKey(7), jax.random.key(123)):
+        words = np.asarray(random_words(key, 10))
+        with jax.threefry_partitionable(True):
+            np.testing.assert_array_equal(words[:5] ^ words[5:], np.asarray(jax.random.bits(key, (5,))))
+        np.testing.assert_array_equal(np.asarray(jax.jit(jax.vmap(random_words, in_axes=(0, None)),
+                                                         static_argnums=1)(key[None], 10))[0], words)
+    rbg = jax.random.key(0, impl="rbg")
+    np.testing.assert_array_equal(random_words(rbg, 3), jax.random.bits(rbg, (3,)))
+    assert random_words(None, 0).shape == (0,)
 
 
 @settings(max_examples=40, deadline=None)

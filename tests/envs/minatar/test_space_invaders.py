@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from minatar.environments.space_invaders import Env
 
-from plastix.envs.minatar.space_invaders import GAME, SpaceInvadersState, to_grid, to_rows
+from plastix.envs.minatar.game import to_grid, to_rows
+from plastix.envs.minatar.space_invaders import GAME, SpaceInvadersState
 from tests.envs.minatar.recording import recorded_env
 
 FIELDS = tuple(SpaceInvadersState.__dataclass_fields__)

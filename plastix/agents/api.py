@@ -95,6 +95,22 @@ def gated(update: bool | None, updated: jax.Array, run: Callable[[], Any], skip:
     return run() if update else skip()
 
 
+def store_and_update(replay: Any, state: Any, transitions: Transitions, update: bool | None,
+                     updated: jax.Array, run: Callable[[Any], tuple[Any, dict]],
+                     kept: Callable[[Any], Any]) -> tuple[Any, Any, dict]:
+    """The off-policy agents' `learn` pattern: store the iteration's one step in ``state.replay``, then
+    ``run(state) -> (changed, metrics)`` where the schedule updates (`gated`), else ``kept(state)`` (the
+    same fields, unchanged) and zero metrics. Only what an update changes passes through the branch:
+    the buffer is neither operand nor output of a ``lax.cond`` (XLA would copy it). Returns ``(state
+    with the step stored, changed, metrics)``."""
+    t = jax.tree.map(lambda x: x[0], transitions)  # one step per iteration
+    state = state.replace(replay=replay.add(state.replay, t.obs, t.action, t.reward, t.terminated,
+                                            t.truncated, t.next_obs))
+    zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(run, state)[1])
+    changed, metrics = gated(update, updated, lambda: run(state), lambda: (kept(state), zeros))
+    return state, changed, metrics
+
+
 def unrolled(step: Callable[[Any, Any], tuple[Any, Any]], carry: Any, xs: Any) -> tuple[Any, Any]:
     """``lax.scan(step, carry, xs)`` written out (a few gradient steps; ``xs`` any pytree stacked on
     axis 0): straight-line code, which XLA's CPU runtime runs several times faster than a loop around

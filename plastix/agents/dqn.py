@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from plastix import replay as replay_lib
-from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
+from plastix.agents.api import PlasticNet, Transitions, periodic_schedule, store_and_update, unrolled
 from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
@@ -379,16 +379,10 @@ class DQN:
         """Store the iteration's steps; update when `schedule` says so (or ``update``, when the caller
         knows); copy the target on its period."""
         c = self.config
-        t = jax.tree.map(lambda x: x[0], transitions)  # one step per iteration
-        state = state.replace(replay=self.replay.add(state.replay, t.obs, t.action, t.reward, t.terminated,
-                                                     t.truncated, t.next_obs))
-        updated, _ = self.schedule(iteration)
-        shapes = jax.eval_shape(self._update, state, key, iteration)[1]
-        skip = ((state.params, state.opt_state, state.replay.priority, state.replay.max_priority),
-                jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes))
-        # only what an update changes comes out: the buffer is neither operand nor output of a branch
-        (params, opt_state, priority, max_priority), metrics = gated(
-            update, updated, lambda: self._update(state, key, iteration), lambda: skip)
+        state, (params, opt_state, priority, max_priority), metrics = store_and_update(
+            self.replay, state, transitions, update, self.schedule(iteration)[0],
+            lambda s: self._update(s, key, iteration),
+            lambda s: (s.params, s.opt_state, s.replay.priority, s.replay.max_priority))
         state = state.replace(params=params, opt_state=opt_state,
                               replay=state.replay.replace(priority=priority, max_priority=max_priority))
         n = iteration + 1

@@ -31,7 +31,7 @@ import optax
 from flax import struct
 
 from plastix import replay as replay_lib
-from plastix.agents.api import PlasticNet, Transitions, gated, periodic_schedule, unrolled
+from plastix.agents.api import PlasticNet, Transitions, periodic_schedule, store_and_update, unrolled
 from plastix.envs.api import EnvSpec, task_ids
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, SACActor, SACCritic
@@ -365,16 +365,10 @@ class SAC:
               iteration: jax.Array, update: bool | None = None) -> tuple[SACState, dict]:
         """Store the iteration's steps; update when `schedule` says so (or ``update``, when the caller
         knows)."""
-        t = jax.tree.map(lambda x: x[0], transitions)  # one step per iteration
-        state = state.replace(replay=self.replay.add(state.replay, t.obs, t.action, t.reward, t.terminated,
-                                                     t.truncated, t.next_obs))
-        updated, _ = self.schedule(iteration)
-        shapes = jax.eval_shape(self._update, state, key)[1]
-        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
-        # the buffer is neither operand nor output of a branch (XLA would copy it)
-        learner, metrics = gated(
-            update, updated, lambda: (lambda s, m: (s.replace(replay=None), m))(*self._update(state, key)),
-            lambda: (state.replace(replay=None), zeros))
+        state, learner, metrics = store_and_update(
+            self.replay, state, transitions, update, self.schedule(iteration)[0],
+            lambda s: (lambda new, m: (new.replace(replay=None), m))(*self._update(s, key)),
+            lambda s: s.replace(replay=None))
         return learner.replace(replay=state.replay, steps=state.steps + 1), metrics
 
 

@@ -47,19 +47,20 @@ def test_mt10_shapes_and_one_hot_per_env():
 
 
 def test_success_is_reported_per_env_for_the_whole_episode():
-    """A scripted reach policy solves its env; the push env under random actions does not. Success stays
-    set from the first successful step to the episode's end (where the loop reads it), then clears."""
+    """A scripted reach policy solves its env; the others, held still, do not (random actions can reach a
+    goal by chance, on some CPUs' arithmetic and not others'). Success stays set from the first successful
+    step to the episode's end (where the loop reads it), then clears."""
     family = make("Meta-World/custom-mt", options=MetaWorldOptions(tasks=("reach-v3", "push-v3")))
     assert family.spec.observation_space.shape == (41,)
     envs = family.vector(4)  # two groups: envs 0, 2 reach, envs 1, 3 push
-    policy, rng = SawyerReachV3Policy(), np.random.default_rng(1)
+    policy = SawyerReachV3Policy()
     try:
         obs = envs.reset(np.array([3, 4, 5, 6]))
         np.testing.assert_array_equal(obs[:, 39:], np.tile(np.eye(2), (2, 1)))
         assert [_tasks_of(g) for g in envs.groups] == [["reach-v3", "push-v3"]] * 2
         first = None
         for t in range(500):
-            actions = np.stack([policy.get_action(obs[0, :39])] + list(rng.uniform(-1, 1, (3, 4))))
+            actions = np.concatenate([policy.get_action(obs[0, :39])[None], np.zeros((3, 4))])
             obs, _, terminated, truncated, info = envs.step(np.clip(actions, -1, 1))
             if first is None and info["success"][0]:
                 first = t

@@ -130,6 +130,7 @@ HOPPER = ["--recipe", "sac_mujoco", "--total-steps", "800", "--seeds", "2", "--l
           "--sac.actor.hidden", "16", "16", "--sac.critic.hidden", "16", "16", "--no-progress"]
 
 
+@pytest.mark.slow  # 100 s; the default run kills and resumes the device loop with a replay (test_dqn_run)
 def test_sac_sigkill_then_resume_equals_uninterrupted(tmp_path):
     """Replay and MuJoCo's integration state are in the checkpoint, so the resumed run is exact."""
     killed = tmp_path / "killed"

@@ -7,11 +7,13 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from plastix.run.config import from_dict
 from plastix.run.train import train
 
 
+@pytest.mark.slow  # 50 s: two processes, each compiling and training; CI has one device
 def test_seeds_shard_across_two_host_devices(tmp_path):
     script = textwrap.dedent(f"""
         import jax, json, numpy as np

@@ -28,6 +28,7 @@ def _latest(run_dir):
     return max(steps, default=None)
 
 
+@pytest.mark.slow  # 92 s; the default run kills and resumes the device loop in test_dqn_run (with a replay)
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     killed = tmp_path / "killed"
     proc = subprocess.Popen(

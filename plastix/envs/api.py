@@ -168,14 +168,8 @@ class Env(abc.ABC):
         next_state, reward, terminated, truncated, info = self.step_env(
             key_step, state, action, params
         )
-        reset_state = self.reset_env(key_reset, params)
-        done = jnp.logical_or(terminated, truncated)
-        state = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_state, next_state)
-        # one observation of the state the agent continues from; final_obs is a second one, which XLA
-        # drops when nothing reads it
-        obs = self.observe(state, params)
-        info = {**info, "final_obs": self.observe(next_state, params)}
-        return obs, state, reward.astype(jnp.float32), terminated, truncated, info
+        return auto_reset(self, params, next_state, self.reset_env(key_reset, params), reward, terminated,
+                          truncated, info)
 
 
     def step_batch(
@@ -197,8 +191,7 @@ class Env(abc.ABC):
         next_state, reward, terminated, truncated, info = jax.vmap(
             self.step_env, in_axes=(0, 0, 0, None))(k_step, state, action, params)
         done = terminated | truncated
-        reset_state = self.first_states(k_reset, done, params)
-        state = jax.tree.map(lambda a, b: jnp.where(_rows_mask(done, b), a, b), reset_state, next_state)
+        state = where_done(done, self.first_states(k_reset, done, params), next_state)
         if final_obs == "done":
             obs, final = _observe_both(self, state, next_state, params)
         else:
@@ -227,9 +220,29 @@ def over_seeds(x: jax.Array, reduce: Callable = jax.lax.pmax) -> jax.Array:
         return x
 
 
-def _rows_mask(mask: jax.Array, like: jax.Array) -> jax.Array:
-    """A per-row ``mask [N]`` shaped to broadcast against ``like [N, ...]``."""
-    return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
+def where_done(done: jax.Array, reset_state: Any, next_state: Any) -> Any:
+    """The states the envs continue from: ``reset_state`` where the episode ended (``done``: one env's
+    scalar or a batch's ``[N]``), else ``next_state``."""
+    return jax.tree.map(lambda a, b: jnp.where(done.reshape(done.shape + (1,) * (b.ndim - done.ndim)), a, b),
+                        reset_state, next_state)
+
+
+def auto_reset(env: Env, params: Any, next_state: Any, reset_state: Any, reward: jax.Array,
+               terminated: jax.Array, truncated: jax.Array, info: dict[str, Any],
+               select_observation: bool = False) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict]:
+    """`Env.step`'s result from one env's transition and the state a new episode would start from, the
+    auto-reset every env's `step` shares: continue from ``reset_state`` where the episode ended, and keep
+    the observation it ended on in ``info["final_obs"]`` (a second observation, which XLA drops when
+    nothing reads it). ``select_observation``: observe both states and select, for envs whose
+    observation is cheaper than selecting their state's fields (MinAtar's packed grids)."""
+    done = jnp.logical_or(terminated, truncated)
+    state = where_done(done, reset_state, next_state)
+    final = env.observe(next_state, params)
+    if select_observation:
+        obs = jax.tree.map(lambda r, f: jnp.where(done, r, f), env.observe(reset_state, params), final)
+    else:
+        obs = env.observe(state, params)
+    return obs, state, reward.astype(jnp.float32), terminated, truncated, {**info, "final_obs": final}
 
 
 def _observe_both(env: Env, state: Any, next_state: Any, params: Any) -> tuple[Any, Any]:
@@ -250,7 +263,8 @@ class HostVecEnv(Protocol):
     ``step`` returns ``(obs, reward, terminated, truncated, info)`` with a leading ``num_envs`` axis
     and ``info["final_obs"]`` set where an episode ended. Optional ``info`` entries: ``episode_end``
     (the episode that statistics count ended, when a termination is not one, as a lost life in Atari),
-    ``score`` (the unclipped reward, for statistics), ``success``. Envs that can save their state have
+    ``score`` (the unclipped reward, for statistics), ``success``, ``task`` (each env's task index in
+    ``spec.task_names``: statistics per task). Envs that can save their state have
     ``snapshot() -> dict`` and ``restore(dict)``.
     """
 

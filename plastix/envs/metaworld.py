@@ -112,6 +112,8 @@ class MetaWorldVecEnv:
         self.size = groups[0].num_envs
         self.num_envs = self.size * len(groups)
         self.succeeded = np.zeros(self.num_envs, bool)
+        # MT sets: env i of each group runs task i (training statistics split by task); ML sets hide it
+        self.task = np.tile(np.arange(self.size), len(groups)) if spec.num_tasks == self.size else None
 
     def reset(self, seed: int | np.ndarray) -> np.ndarray:
         """Start every env's episode; ``seed`` is one base seed, or one per env."""
@@ -129,7 +131,8 @@ class MetaWorldVecEnv:
         done = terminated | truncated
         success |= self.succeeded
         self.succeeded = success & ~done
-        return obs, reward, terminated, truncated, {"final_obs": final, "success": success}
+        info = {"final_obs": final, "success": success}
+        return obs, reward, terminated, truncated, info if self.task is None else {**info, "task": self.task}
 
     def close(self) -> None:
         for g in self.groups:

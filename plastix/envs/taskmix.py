@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from plastix.envs.api import Box, Discrete, Env, EnvSpec, check_env_id
+from plastix.envs.api import Box, Discrete, Env, EnvSpec, auto_reset, check_env_id
 
 
 class TaskMixError(ValueError):
@@ -144,12 +144,9 @@ class TaskMix(Env):
         """`Env.step`, with the clock carried across the auto-reset and the next task drawn at it."""
         key_step, key_reset = jax.random.split(key)
         next_state, reward, terminated, truncated, info = self.step_env(key_step, state, action)
-        done = terminated | truncated
         reset = self._fresh(key_reset, self._next_task(key_reset, next_state.t), next_state.t,
                             next_state.states)
-        new = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset, next_state)
-        info = {**info, "final_obs": self.observe(next_state)}
-        return self.observe(new), new, reward.astype(jnp.float32), terminated, truncated, info
+        return auto_reset(self, params, next_state, reset, reward, terminated, truncated, info)
 
     def observe(self, state: TaskMixState, params: Any = None) -> jax.Array:
         obs = jnp.stack([e.observe(s) for e, s in zip(self.envs, state.states, strict=True)])[state.task]

@@ -32,6 +32,7 @@ import numpy as np
 
 from plastix.agents.api import Transitions
 from plastix.envs.api import SEED_AXIS
+from plastix.run.episodes import evaluation_step, track
 from plastix.run.loop import Runner, fused_probe, host_case
 
 
@@ -79,6 +80,11 @@ class HostLoop:
 
     def _merge(self, x: np.ndarray) -> np.ndarray:
         return x.reshape((-1,) + x.shape[2:])
+
+    def _split_info(self, info: dict[str, Any], per_seed: int) -> dict[str, np.ndarray]:
+        """The ``info`` entries episode statistics read (`plastix.run.episodes`), ``[seeds, per_seed]``."""
+        return {k: self._split(np.asarray(info[k]), per_seed)
+                for k in ("episode_end", "score", "success", "task") if k in info}
 
     def close(self) -> None:
         for envs in [self._train_envs, *self._eval_envs.values()]:
@@ -188,9 +194,8 @@ class HostLoop:
         state, key, obs = runner.agent, runner.key, jnp.asarray(runner.obs)
         ep_return = np.array(runner.episode_return, np.float32)
         ep_length = np.array(runner.episode_length, np.int32)
-        sums = {k: np.zeros((seeds, iterations), np.float32)
-                for k in ("episodes", "return_sum", "length_sum", "success_sum")}
-        reports_success = False
+        num_tasks = len(self.env.spec.task_names)
+        sums: dict[str, np.ndarray] = {}
         learned = []
         action, aux, key = self._act(state, obs, key)
         for i in range(iterations):
@@ -206,21 +211,14 @@ class HostLoop:
                     raise HostEnvError(
                         f"env {self.env.env_id} raised at env step {done_before + n:,} per seed: "
                         f"{type(err).__name__}: {err}") from err
-                done = terminated | truncated
-                ended = self._split(np.asarray(info.get("episode_end", done)), n)
-                ep_return += self._split(np.asarray(info.get("score", reward)), n)
-                reward = self._split(reward, n)
-                terminated, truncated, done = (self._split(x, n) for x in (terminated, truncated, done))
-                ep_length += 1
-                sums["episodes"][:, i] += ended.sum(1)
-                sums["return_sum"][:, i] += np.where(ended, ep_return, 0.0).sum(1)
-                sums["length_sum"][:, i] += np.where(ended, ep_length, 0).sum(1)
-                if "success" in info:
-                    reports_success = True
-                    sums["success_sum"][:, i] += (ended & self._split(np.asarray(info["success"]), n)).sum(1)
-                ep_return[ended], ep_length[ended] = 0.0, 0
+                reward, terminated, truncated = (self._split(x, n) for x in (reward, terminated, truncated))
+                ep_return, ep_length, ended = track(np, ep_return, ep_length, reward, terminated, truncated,
+                                                    self._split_info(info, n), num_tasks)
+                for k, v in ended.items():
+                    sums.setdefault(k, np.zeros((seeds, iterations) + v.shape[1:], np.float32))[:, i] += v
                 next_dev = jnp.asarray(self._split(next_obs, n))
-                final = next_dev if not done.any() else jnp.asarray(self._split(info["final_obs"], n))
+                final = next_dev if not (terminated | truncated).any() else \
+                    jnp.asarray(self._split(info["final_obs"], n))
                 steps.append(Transitions(obs=obs, action=action, reward=reward, terminated=terminated,
                                          truncated=truncated, next_obs=final, aux=aux))
                 obs = next_dev
@@ -230,8 +228,6 @@ class HostLoop:
             learned.append(metrics)
         learned = jax.device_get(learned)
         metrics = {k: np.stack([m[k] for m in learned], 1) for k in learned[0]} if learned else {}
-        if not reports_success:
-            del sums["success_sum"]
         metrics |= sums
         runner = Runner(agent=state, env_state=self._snapshot(), obs=obs, key=key, episode_return=ep_return,
                         episode_length=ep_length,
@@ -255,21 +251,17 @@ class HostLoop:
             envs = self._eval_envs[num_episodes]
             obs = self._split(envs.reset(self._merge(_env_seeds(keys, num_episodes))), num_episodes)
             ret = np.zeros((self.num_seeds, num_episodes), np.float32)
-            success = np.zeros_like(ret, bool)
-            finished = np.zeros_like(ret, bool)
+            tally = (ret, np.zeros_like(ret, bool), np.zeros_like(ret, bool))
             for t in range(max_steps):
                 step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t)
                 action = np.asarray(self._act_eval(agent_state, jnp.asarray(obs), step_keys))
                 obs, reward, term, trunc, info = envs.step(self._merge(action))
                 obs = self._split(obs, num_episodes)
-                score = info.get("score", reward)
-                ret += np.where(finished, 0.0, self._split(np.asarray(score), num_episodes))
-                if "success" in info:
-                    success |= ~finished & self._split(np.asarray(info["success"]), num_episodes)
-                finished |= self._split(np.asarray(info.get("episode_end", term | trunc)), num_episodes)
-                if finished.all():
+                reward, term, trunc = (self._split(x, num_episodes) for x in (reward, term, trunc))
+                tally = evaluation_step(np, tally, reward, term, trunc, self._split_info(info, num_episodes))
+                if tally[-1].all():
                     break
-            return {"return": ret, "success": success}
+            return {"return": tally[0], "success": tally[1]}
 
         return evaluate
 

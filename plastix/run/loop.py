@@ -22,6 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from plastix.agents.api import Transitions, loops_slow
 from plastix.envs.api import SEED_AXIS
+from plastix.run.episodes import evaluation_step, track
 
 
 @struct.dataclass
@@ -64,8 +65,9 @@ def make_iteration(env: Any, agent: Any, hook: Any = None, case: tuple | None = 
     `host_case` when the host decided it (straight-line code, no conditional around a network); None
     decides in the graph.
 
-    Metrics hold sums over the episodes that ended in this iteration (return, length, count, and
-    successes when the env reports ``info["success"]``) and the agent's own metrics.
+    Metrics hold sums over the episodes that ended in this iteration (`plastix.run.episodes.track`:
+    return, length, count, successes and per-task sums when the env reports them) and the agent's own
+    metrics.
     """
     step_env = functools.partial(env.step_batch, final_obs=agent.final_obs)
     num_envs = agent.num_envs
@@ -76,29 +78,12 @@ def make_iteration(env: Any, agent: Any, hook: Any = None, case: tuple | None = 
         obs, env_state, reward, terminated, truncated, info = step_env(
             jax.random.split(k_env, num_envs), runner.env_state, action
         )
-        done = terminated | truncated
-        ep_return = runner.episode_return + reward
-        ep_length = runner.episode_length + 1
-        ended = {
-            "episodes": done.sum(),
-            "return_sum": jnp.where(done, ep_return, 0.0).sum(),
-            "length_sum": jnp.where(done, ep_length, 0).sum(),
-        }
-        if "success" in info:
-            ended["success_sum"] = (done & info["success"]).sum()
-        if "task" in info:  # a task mix: episodes and returns per task
-            ended_task = jax.nn.one_hot(info["task"], len(env.spec.task_names)) * done[:, None]
-            ended["task_episodes"] = ended_task.sum(0)
-            ended["task_return_sum"] = (ended_task * ep_return[:, None]).sum(0)
+        ep_return, ep_length, ended = track(jnp, runner.episode_return, runner.episode_length, reward,
+                                            terminated, truncated, info, len(env.spec.task_names))
         transition = Transitions(obs=runner.obs, action=action, reward=reward, terminated=terminated,
                                  truncated=truncated, next_obs=info["final_obs"], aux=aux)
-        runner = runner.replace(
-            env_state=env_state,
-            obs=obs,
-            key=key,
-            episode_return=jnp.where(done, 0.0, ep_return),
-            episode_length=jnp.where(done, 0, ep_length),
-        )
+        runner = runner.replace(env_state=env_state, obs=obs, key=key, episode_return=ep_return,
+                                episode_length=ep_length)
         return runner, (transition, ended)
 
     update, when = (None, None) if case is None else case
@@ -259,23 +244,21 @@ def make_evaluate(env: Any, agent: Any, num_episodes: int, num_seeds: int = 1, m
         k_reset, k_run = jax.random.split(key)
         obs, env_state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
         zeros = jnp.zeros(num_episodes, bool)
-        init = (jnp.zeros((), jnp.int32), obs, env_state, jnp.zeros(num_episodes), zeros, zeros)
+        init = (jnp.zeros((), jnp.int32), obs, env_state, (jnp.zeros(num_episodes), zeros, zeros))
 
         def body(carry):
-            t, obs, env_state, ret, success, finished = carry
+            t, obs, env_state, tally = carry
             k_act, k_env = jax.random.split(jax.random.fold_in(k_run, t))
             action, _ = agent.act(agent_state, obs, k_act, False)
             obs, env_state, reward, term, trunc, info = step_env(
                 jax.random.split(k_env, num_episodes), env_state, action
             )
-            ret = ret + jnp.where(finished, 0.0, reward)
-            success = success | (~finished & info.get("success", zeros))
-            return t + 1, obs, env_state, ret, success, finished | term | trunc
+            return t + 1, obs, env_state, evaluation_step(jnp, tally, reward, term, trunc, info)
 
         def running(carry):
-            return (carry[0] < max_steps) & ~carry[-1].all()
+            return (carry[0] < max_steps) & ~carry[-1][-1].all()
 
-        _, _, _, ret, success, _ = jax.lax.while_loop(running, body, init)
+        ret, success, _ = jax.lax.while_loop(running, body, init)[-1]
         return {"return": ret, "success": success}
 
     return jax.jit(_per_device(jax.vmap(evaluate), num_seeds, sharded=2))

@@ -21,6 +21,7 @@ import numpy as np
 from plastix.envs.atari_scores import has_reference, human_normalized
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
+from plastix.run.episodes import EPISODE_SUMS
 from plastix.run.host_loop import HostEnvError
 from plastix.run.load import eval_keys, evaluate_seeds, init_runners, traced_program
 from plastix.run.lock import run_lock
@@ -53,10 +54,6 @@ def _new_run_dir(config: RunConfig) -> Path:
     return run_dir
 
 
-EPISODE_SUMS = ("return_sum", "success_sum", "length_sum", "episodes", "updated", "task_episodes",
-                "task_return_sum")
-
-
 def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
          seeds: int, tasks: tuple[str, ...] = ()) -> dict[str, Any]:
     """One metrics.jsonl line from a chunk's per-(seed, iteration) metrics. The agent's own metrics
@@ -83,7 +80,7 @@ def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
     updated = np.asarray(metrics["updated"], bool)
     row["updates"] = int(updated[0].sum())
     for k, v in metrics.items():
-        if k in EPISODE_SUMS:
+        if k in EPISODE_SUMS or k == "updated":
             continue
         v = np.asarray(v)
         measured = np.isfinite(v) if k.startswith("activity/") else np.broadcast_to(

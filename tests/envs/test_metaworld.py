@@ -42,6 +42,7 @@ def test_mt10_shapes_and_one_hot_per_env():
         assert obs.shape == (10, 49) and reward.shape == (10,) and info["final_obs"].shape == (10, 49)
         assert info["success"].shape == (10,) and info["success"].dtype == bool
         np.testing.assert_array_equal(obs[:, 39:], np.eye(10))
+        np.testing.assert_array_equal(info["task"], np.arange(10))  # training statistics split by task
     finally:
         envs.close()
 

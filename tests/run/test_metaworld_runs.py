@@ -40,6 +40,9 @@ def test_mtsac_mt10_smoke_logs_success_per_task_and_resumes_on_the_same_tasks(tm
     assert summary["parameters"]["critic"] > summary["parameters"]["actor"] > 400 * 400 * 2
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["updates"] > 0 and np.isfinite(rows[-1]["loss/critic"])
+    # training returns per task, as the device loop logs a task mix's (None: no episode ended yet)
+    assert sorted(k for k in rows[-1] if k.startswith("episode_return/")) == \
+        sorted(f"episode_return/{n}" for n in names)
 
     # restored from its first checkpoint in a new loop: every env keeps its task (and its one-hot)
     shutil.rmtree(result.run_dir / "checkpoints" / "2")

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from plastix.envs.api import Box, Discrete, Env, Space
+from plastix.envs.api import Box, Discrete, Env, Space, auto_reset
 from plastix.envs.minatar.game import ACTIONS, SIZE, Game, random_words
 
 # the reference's module names and the names in env ids, in the reference's (alphabetical) order
@@ -161,15 +161,8 @@ class MinAtarEnv(Env):
         step and the reset that may follow it draw from one threefry call (`draw`)."""
         sticky_u, draws, reset_draws = self.draw(key, state)
         next_state, reward, terminated, truncated = self.advance(state, action, sticky_u, draws)
-        done = terminated | truncated
-        reset = self.first_state(reset_draws, next_state.last_action)
-        new = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset, next_state)
-        final = self.observe(next_state)
-        if self.game.select_observation:
-            obs = jnp.where(done, self.observe(reset), final)
-        else:
-            obs = self.observe(new)
-        return obs, new, reward.astype(jnp.float32), terminated, truncated, {"final_obs": final}
+        return auto_reset(self, params, next_state, self.first_state(reset_draws, next_state.last_action),
+                          reward, terminated, truncated, {}, self.game.select_observation)
 
     def observe(self, state: MinAtarState, params: Any = None) -> jax.Array:
         obs = self.game.observe(state.game)

@@ -67,13 +67,13 @@ def _variants(net, x):
         return optax.apply_updates(p, u), s, {}
 
     def fused(p, s):
-        layers, g = probe(loss, p)
+        layers, g = probe(loss, p, net, (x[:1],))
         u, s = tx.update(g, s, p)
         return optax.apply_updates(p, u), s, activity(layers, metrics=("dormant", "grama"))
 
     def separate(p, s):
         p, s, _ = plain(p, s)
-        layers, _ = probe(loss, p)
+        layers, _ = probe(loss, p, net, (x[:1],))
         return p, s, activity(layers, metrics=("dormant", "grama"))
 
     state = tx.init(params)

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from plastix.nets.neurons import ACTIVATIONS, PERTURBATIONS, expose
+from plastix.nets.neurons import ACTIVATIONS, PERTURBATIONS, TAPS, expose
 from plastix.nets.torsos import activation_fn
 
 MOE_STATS = "moe"
@@ -52,7 +52,7 @@ def stacked_experts(n: int, hidden: Sequence[int], out: int, activation: str, na
                     out_scale: float = 1.0):
     """``n`` experts applied to ``[n, ...]`` inputs (one slice each), parameters stacked on axis 0."""
     stacked = nn.vmap(Expert, in_axes=0, out_axes=0, axis_size=n, split_rngs={"params": True},
-                      variable_axes={"params": 0, ACTIVATIONS: 0, PERTURBATIONS: 0})
+                      variable_axes={"params": 0, ACTIVATIONS: 0, PERTURBATIONS: 0, TAPS: 0})
     return stacked(tuple(hidden), out, activation, out_scale, name=name)
 
 

@@ -1,6 +1,6 @@
-"""What the training loop runs after an iteration: measure neuron activity every ``every`` updates and
-reset inactive neurons every ``reset_every`` updates, inside the jitted loop, on every network the agent
-names (`plastix.agents.api.PlasticNet`).
+"""What the training loop runs after an iteration (`PlasticityHook`): measure neuron activity every
+``every`` updates and reset inactive neurons every ``reset_every`` updates, inside the jitted loop, on
+every network the agent names (`plastix.agents.api.PlasticNet`).
 
 The agent provides ``plastic_nets()``, ``probe_batch(...)``, ``schedule(iteration)`` and ``init(key)``
 (a fresh state, whose parameters carry each layer's initialiser). Iterations without a measurement log
@@ -12,7 +12,7 @@ returns the activity metrics, and the hook then only resets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -81,114 +81,151 @@ def _nan_like(shapes: Any) -> Any:
     return jax.tree.map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
 
 
-def make_hook(agent: Any, cfg: PlasticityConfig):
-    """``(state, transitions, last_obs, key, iteration) -> (state, metrics)`` for the loop, or None when
-    nothing is asked. Measures and resets every network ``agent.plastic_nets()`` names (targets follow
-    their online network's resets); metric names gain the network's name when there are several. The
-    probe batch (``agent.probe_batch``) is built only on the iterations that measure or reset."""
-    if not cfg.active:
-        return None
-    names = cfg.metric_names
-    nets = agent.plastic_nets()
-    template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))  # shapes only: no replay buffer allocated
-    reset_plans = {n: plan(net.module, getattr(template, net.params), *net.example)
-                   for n, net in nets.items()} if cfg.reset != "none" else None
-    fused = bool(names) and cfg.fused and getattr(agent, "fuses_probe", False)
-    label = (lambda n, k: k) if len(nets) == 1 else (lambda n, k: k.replace("activity/", f"activity/{n}/", 1))
+class Case(NamedTuple):
+    """What one iteration does, decided on the host (`PlasticityHook.when`): measure, reset."""
 
-    @jax.custom_batching.sequential_vmap
-    def fresh(key):
-        """Freshly initialised parameters of every net. Seed by seed under ``vmap``: jaxlib's batched
-        QR (orthogonal init) can deadlock on CPU, and the fresh replay buffer ``init`` also builds is
-        dropped here rather than allocated per seed."""
-        state = agent.init(key)
-        return {net.params: getattr(state, net.params) for net in nets.values()}
+    measure: bool
+    reset: bool
 
-    def batch_of(state, transitions, last_obs, key):
-        batch = agent.probe_batch(state, transitions, last_obs, key, cfg.probe_samples)
-        return jax.tree.map(lambda x: x[: cfg.probe_samples], batch)
 
-    def layers_of(net, state, batch):
-        return probe(lambda p: net.loss(state, p, batch), getattr(state, net.params))
+class PlasticityHook:
+    """Measures neuron activity every ``every`` updates and resets inactive neurons every ``reset_every``
+    updates on every network ``agent.plastic_nets()`` names (targets follow their online network's
+    resets); metric names gain the network's name when there are several.
 
-    def measure(state, transitions, last_obs, key):
-        batch = batch_of(state, transitions, last_obs, key)
+    Two choices, both explicit:
+
+    - where the cadence is decided: a call with ``case=None`` decides it in the graph (a branch on the
+      iteration's schedule: the device loop's scan); a call with a `Case` (from `when`, on the host) is
+      straight-line code for that case (the host loop, the host-dispatched device loop);
+    - ``fused``: the agent measures inside its update (``fuses_probe``: PPO takes its first gradient step's
+      gradient from the probe, `measure_for`) and the hook then only resets; otherwise the hook probes a
+      batch of its own (``agent.probe_batch``) after the update.
+    """
+
+    def __init__(self, agent: Any, cfg: PlasticityConfig):
+        self.agent, self.cfg = agent, cfg
+        self.names = cfg.metric_names
+        self.nets = agent.plastic_nets()
+        template = jax.eval_shape(agent.init, jax.random.PRNGKey(0))  # shapes only: no replay allocated
+        self.reset_plans = {n: plan(net.module, getattr(template, net.params), *net.example)
+                            for n, net in self.nets.items()} if cfg.reset != "none" else None
+        self.fused = bool(self.names) and cfg.fused and getattr(agent, "fuses_probe", False)
+
+    def _label(self, net: str, metrics: dict) -> dict:
+        if len(self.nets) == 1:
+            return metrics
+        return {k.replace("activity/", f"activity/{net}/", 1): v for k, v in metrics.items()}
+
+    def _layers(self, net: str, state: Any, batch: Any) -> tuple[dict, Any]:
+        plastic = self.nets[net]
+        return probe(lambda p: plastic.loss(state, p, batch), getattr(state, plastic.params), plastic.module,
+                     plastic.example, gram="srank" in self.names)
+
+    def _activity(self, layers: dict, params: Any, grads: Any) -> dict:
+        return activity(layers, params, grads, self.cfg.tau, self.names, self.cfg.grama_mode)
+
+    def _batch(self, state: Any, transitions: Any, last_obs: Any, key: jax.Array) -> Any:
+        batch = self.agent.probe_batch(state, transitions, last_obs, key, self.cfg.probe_samples)
+        return jax.tree.map(lambda x: x[: self.cfg.probe_samples], batch)
+
+    def measure(self, state: Any, transitions: Any, last_obs: Any, key: jax.Array) -> dict:
+        """Every network's activity metrics on a probe batch (the separate probe)."""
+        batch = self._batch(state, transitions, last_obs, key)
         out = {}
-        for n, net in nets.items():
-            layers, grads = layers_of(net, state, batch)
-            found = activity(layers, getattr(state, net.params), grads, cfg.tau, names, cfg.grama_mode)
-            out |= {label(n, k): v for k, v in found.items()}
+        for n, net in self.nets.items():
+            layers, grads = self._layers(n, state, batch)
+            out |= self._label(n, self._activity(layers, getattr(state, net.params), grads))
         return out
 
-    def do_reset(state, transitions, last_obs, key):
+    def _fresh(self, key: jax.Array) -> dict:
+        """Freshly initialised parameters of every net. Seed by seed under ``vmap``: jaxlib's batched QR
+        (orthogonal init) can deadlock on CPU, and the fresh replay buffer ``init`` also builds is dropped
+        here rather than allocated per seed."""
+
+        @jax.custom_batching.sequential_vmap
+        def fresh(key):
+            state = self.agent.init(key)
+            return {net.params: getattr(state, net.params) for net in self.nets.values()}
+
+        return fresh(key)
+
+    def reset(self, state: Any, transitions: Any, last_obs: Any, key: jax.Array) -> tuple[dict, jax.Array]:
+        """``(changed state fields, fraction of neurons reset)``: the inactive neurons of every network
+        re-drawn from a fresh init, their outgoing weights and optimiser moments zeroed."""
         k_batch, k_init = jax.random.split(key)
-        batch = batch_of(state, transitions, last_obs, k_batch)
-        fresh_params = fresh(k_init)
+        batch = self._batch(state, transitions, last_obs, k_batch)
+        fresh_params = self._fresh(k_init)
         count, total, changes = 0, 0, {}
-        for n, net in nets.items():
-            layers, _ = layers_of(net, state, batch)
-            masks = inactive(layers, cfg.reset, cfg.tau, cfg.grama_mode, cfg.max_reset_fraction)
+        for n, net in self.nets.items():
+            layers, _ = self._layers(n, state, batch)
+            masks = inactive(layers, self.cfg.reset, self.cfg.tau, self.cfg.grama_mode,
+                             self.cfg.max_reset_fraction)
             fresh_net = fresh_params[net.params]
             changes[net.params], changes[net.opt_state] = reset_neurons(
                 getattr(state, net.params), getattr(state, net.opt_state), fresh_net, masks,
-                reset_plans[n])
+                self.reset_plans[n])
             for target in net.targets:
                 changes[target], _ = reset_neurons(getattr(state, target), (), fresh_net, masks,
-                                                   reset_plans[n])
+                                                   self.reset_plans[n])
             count += sum(m.sum() for m in masks.values())
             total += sum(m.size for m in masks.values())
         return changes, count / max(total, 1)
 
-    def measure_for(iteration, when=None):
+    def measure_for(self, iteration: Any, case: Case | None = None):
         """For a fusing agent's ``learn``: ``measure(net name, loss, params) -> (grads, aux, metrics)``,
         the gradient of ``loss(params) -> (scalar, aux)`` taken through the probe, with this iteration's
         activity metrics (NaN off the cadence); None when the hook does not fuse."""
-        if not fused:
+        if not self.fused:
             return None
-        updated, done = agent.schedule(iteration)
+        updated, done = self.agent.schedule(iteration)
 
         def measure(net, loss, params):
-            if when is not None and not when[0]:  # the host loop knows: off the cadence, the plain gradient
+            plastic = self.nets[net]
+            probed = lambda: probe(loss, params, plastic.module, plastic.example, has_aux=True,  # noqa: E731
+                                   gram="srank" in self.names)
+            if case is not None and not case.measure:  # known off the cadence: the plain gradient
                 grads, aux = jax.grad(loss, has_aux=True)(params)
-                layers = jax.eval_shape(lambda p: probe(loss, p)[0], params)
-                found = _nan_like(jax.eval_shape(
-                    lambda ls: activity(ls, params, grads, cfg.tau, names, cfg.grama_mode), layers))
+                layers = jax.eval_shape(lambda: probed()[0])
+                found = _nan_like(jax.eval_shape(lambda ls: self._activity(ls, params, grads), layers))
             else:
-                layers, grads, aux = probe(loss, params, has_aux=True)
-                measured = lambda: activity(layers, params, grads, cfg.tau, names, cfg.grama_mode)  # noqa: E731
+                layers, grads, aux = probed()
+                measured = lambda: self._activity(layers, params, grads)  # noqa: E731
                 # no network inside this branch, so XLA's CPU penalty for networks in a conditional is moot
-                found = gated(None if when is None else True, updated & (done % cfg.every == 0), measured,
-                              lambda: _nan_like(jax.eval_shape(measured)))
-            return grads, aux, {label(net, k): v for k, v in found.items()}
+                found = gated(None if case is None else True, updated & (done % self.cfg.every == 0),
+                              measured, lambda: _nan_like(jax.eval_shape(measured)))
+            return grads, aux, self._label(net, found)
 
         return measure
 
-    def hook(state, transitions, last_obs, key, iteration, when=None):
-        """``when``: ``(measure, reset)`` as Python bools when the caller knows them (`hook.when`; the host
-        loop), so each case compiles to straight-line code; None decides in the graph."""
-        updated, done = agent.schedule(iteration)
-        measuring, resetting = (None, None) if when is None else when
+    def __call__(self, state: Any, transitions: Any, last_obs: Any, key: jax.Array, iteration: Any,
+                 case: Case | None = None) -> tuple[Any, dict]:
+        """``(state, metrics)`` after an iteration's update: the separate probe's metrics (NaN off the
+        cadence) and ``activity/reset_fraction`` when resetting; ``case`` as in the class doc."""
+        updated, done = self.agent.schedule(iteration)
+        measuring, resetting = (None, None) if case is None else case
         k_measure, k_reset = jax.random.split(key)
         metrics = {}
-        if names and not fused:
-            nan = _nan_like(jax.eval_shape(measure, state, transitions, last_obs, k_measure))
-            metrics = gated(measuring, updated & (done % cfg.every == 0),
-                            lambda: measure(state, transitions, last_obs, k_measure), lambda: nan)
-        if reset_plans is not None:
-            fields = {f for net in nets.values() for f in (net.params, net.opt_state, *net.targets)}
+        if self.names and not self.fused:
+            nan = _nan_like(jax.eval_shape(self.measure, state, transitions, last_obs, k_measure))
+            metrics = gated(measuring, updated & (done % self.cfg.every == 0),
+                            lambda: self.measure(state, transitions, last_obs, k_measure), lambda: nan)
+        if self.reset_plans is not None:
+            fields = {f for net in self.nets.values() for f in (net.params, net.opt_state, *net.targets)}
             kept = {f: getattr(state, f) for f in fields}  # only these go through a branch, not the replay
-            changes, fraction = gated(resetting, updated & (done % cfg.reset_every == 0),
-                                      lambda: do_reset(state, transitions, last_obs, k_reset),
+            changes, fraction = gated(resetting, updated & (done % self.cfg.reset_every == 0),
+                                      lambda: self.reset(state, transitions, last_obs, k_reset),
                                       lambda: (kept, jnp.float32(jnp.nan)))
             state = state.replace(**changes)
             metrics["activity/reset_fraction"] = jnp.asarray(fraction, jnp.float32)
         return state, metrics
 
-    def when(updated: bool, done: int) -> tuple[bool, bool]:
+    def when(self, updated: bool, done: int) -> Case:
         """On the host: whether an iteration with this schedule measures and resets."""
-        return (bool(names) and updated and done % cfg.every == 0,
-                reset_plans is not None and updated and done % cfg.reset_every == 0)
+        return Case(bool(self.names) and updated and done % self.cfg.every == 0,
+                    self.reset_plans is not None and updated and done % self.cfg.reset_every == 0)
 
-    hook.when = when
-    hook.measure_for = measure_for
-    return hook
+
+def make_hook(agent: Any, cfg: PlasticityConfig) -> PlasticityHook | None:
+    """The loop's `PlasticityHook`, or None when nothing is asked."""
+    return PlasticityHook(agent, cfg) if cfg.active else None

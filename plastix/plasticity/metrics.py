@@ -39,30 +39,36 @@ def _per_neuron(x: jax.Array, stacked: bool) -> jax.Array:
 
 def activation_scores(layer: Layer) -> jax.Array:
     """tau-dormant scores ``[neurons]`` (``[experts, neurons]`` when stacked)."""
-    return _normalised(_per_neuron(layer.activation, layer.stacked))
+    return _normalised(layer.activation)
 
 
 def grama_scores(layer: Layer, mode: str = "output") -> jax.Array:
     """GraMa scores from the output gradient or the incoming-weight gradient (see the module doc)."""
     if mode == "output":
-        return _normalised(_per_neuron(layer.grad, layer.stacked))
+        return _normalised(layer.grad)
     if mode == "weight":
         return _normalised(_per_neuron(layer.kernel_grad, layer.stacked))
     raise ValueError(f"plasticity.grama_mode: {mode!r} is not one of {', '.join(GRAMA_MODES)}")
 
 
-def srank(features: jax.Array, delta: float = 0.01) -> jax.Array:
-    """Effective rank (Kumar et al. 2021): the fewest singular values holding 1 - delta of their sum,
-    for features ``[samples..., d]``."""
-    sv = jnp.linalg.svd(features.reshape(-1, features.shape[-1]), compute_uv=False)
+def _effective_rank(sv: jax.Array, delta: float) -> jax.Array:
+    sv = jnp.sort(sv)[::-1]
     cum = jnp.cumsum(sv) / (sv.sum() + 1e-12)
     return (jnp.argmax(cum >= 1.0 - delta) + 1).astype(jnp.float32)
 
 
-def feature_norm(layer: Layer) -> jax.Array:
-    """Mean L2 norm of a sample's activation vector."""
-    x = layer.activation
-    return jnp.linalg.norm(x.reshape(-1, x.shape[-1]), axis=-1).mean()
+def srank(features: jax.Array, delta: float = 0.01) -> jax.Array:
+    """Effective rank (Kumar et al. 2021): the fewest singular values holding 1 - delta of their sum,
+    for features ``[samples..., d]``."""
+    return _effective_rank(jnp.linalg.svd(features.reshape(-1, features.shape[-1]), compute_uv=False), delta)
+
+
+def gram_srank(gram: jax.Array, delta: float = 0.01) -> jax.Array:
+    """`srank` from the features' Gram matrix ``F^T F`` (any positive scale): its singular values (its
+    eigenvalues: it is symmetric and positive semi-definite) are the squared singular values of ``F``. An
+    SVD, not ``eigh``: batched over seeds, XLA:CPU's eigh solver can hang where several host devices
+    share its thread pool."""
+    return _effective_rank(jnp.sqrt(jnp.linalg.svd(gram, compute_uv=False)), delta)
 
 
 def global_norm(tree: Any) -> jax.Array:
@@ -78,7 +84,7 @@ def _ratios(scores: dict[str, jax.Array], tau: float, prefix: str) -> dict[str, 
 
 
 def activity(layers: dict[str, Layer], params: Any = None, grads: Any = None, tau: float = 0.1,
-             metrics=METRICS, grama_mode: str = "output", srank_max_samples: int = 4096) -> dict:
+             metrics=METRICS, grama_mode: str = "output") -> dict:
     """Scalar diagnostics to log, named ``activity/<metric>[/<layer>]``."""
     for m in metrics:
         if m not in METRICS:
@@ -89,14 +95,13 @@ def activity(layers: dict[str, Layer], params: Any = None, grads: Any = None, ta
     if "grama" in metrics:
         out |= _ratios({n: grama_scores(layer, grama_mode) for n, layer in layers.items()}, tau,
                        "activity/grama")
-    if "srank" in metrics:
+    if "srank" in metrics:  # from the probe's Gram matrices (``probe(..., gram=True)``); not per expert
         for name, layer in layers.items():
-            rows = layer.activation.size // layer.activation.shape[-1]
-            if not layer.stacked and rows <= srank_max_samples:
-                out[f"activity/srank/{name}"] = srank(layer.activation)
+            if not layer.stacked and layer.gram is not None:
+                out[f"activity/srank/{name}"] = gram_srank(layer.gram)
     if "norms" in metrics:
         for name, layer in layers.items():
-            out[f"activity/feature_norm/{name}"] = feature_norm(layer)
+            out[f"activity/feature_norm/{name}"] = jnp.mean(layer.feature_norm)
         if params is not None:
             out["activity/param_norm"] = global_norm(params)
         if grads is not None:

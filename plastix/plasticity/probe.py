@@ -1,10 +1,14 @@
-"""One pass over a batch that returns, for every neuron layer of the networks a loss runs, its
-activations, the loss gradient with respect to them, and the gradient of its incoming kernel.
+"""One pass over a batch that returns, for every neuron layer of the network a loss runs, its per-neuron
+activity statistics (mean |activation|, mean |dL/dz| over samples, optionally the activations' Gram
+matrix) and the gradient of its incoming kernel.
 
-The loss is any ``loss(params) -> scalar`` (or ``(scalar, aux)``) whose networks are called through
-`plastix.nets.neurons.apply`, as every plastix agent does: the probe traces it once for shapes, then
-differentiates it with respect to the parameters and a zero perturbation of every neuron layer (Flax
-``perturb``), so the agent never knows. Works under ``jit`` / ``vmap``.
+The loss is any ``loss(params) -> scalar`` (or ``(scalar, aux)``) that calls its network through
+`plastix.nets.neurons.apply` with the parameters it is given, as every plastix agent does. The probe
+differentiates it with respect to the parameters and to zero *taps*, one per neuron layer, named by the
+layer's module path (`plastix.nets.neurons`): a tap's gradient is its layer's sums over every sample of
+every call. So a layer is identified by its name, never by the order of calls: a loss may call its
+network twice, inside ``lax.scan`` or a ``cond``, and each layer reports the statistics of all its
+inputs. Works under ``jit`` / ``vmap``.
 """
 
 from __future__ import annotations
@@ -21,68 +25,95 @@ from plastix.nets import neurons
 
 @struct.dataclass
 class Layer:
-    """One neuron layer's probe: ``activation`` and ``grad`` share a shape (samples..., neurons), with a
-    leading expert axis when ``stacked``; ``kernel_grad`` is the incoming kernel's gradient."""
+    """One neuron layer's probe. ``activation`` / ``grad``: mean |h| and mean |dL/dz| per neuron over
+    the samples (``[neurons]``, ``[experts, neurons]`` when ``stacked``); ``feature_norm``: the mean norm
+    of a sample's activation vector (per expert when stacked); ``gram``: the mean of h h^T over samples
+    (``[neurons, neurons]``) when asked, else None; ``kernel_grad``: the incoming kernel's gradient."""
 
     activation: jax.Array
     grad: jax.Array
     kernel_grad: jax.Array
+    feature_norm: jax.Array
+    gram: jax.Array | None = None
     stacked: bool = struct.field(pytree_node=False, default=False)
 
 
-def _flatten(tree: Any) -> dict[tuple[str, ...], Any]:
-    """{path of dict keys: leaf} for a nested dict whose leaves are sow tuples or arrays."""
-    out = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(
-            tree, is_leaf=lambda x: isinstance(x, tuple | jax.ShapeDtypeStruct | jax.Array))[0]:
-        out[tuple(str(k.key) for k in path)] = leaf
-    return out
+def _path(path) -> tuple[str, ...]:
+    return tuple(str(k.key) for k in path)
 
 
-def _nest(flat: dict[tuple[str, ...], Any]) -> dict:
-    tree: dict = {}
-    for path, leaf in flat.items():
-        node = tree
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = leaf
+def _at(tree: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        tree = tree.get(k) if isinstance(tree, dict) else None
+        if tree is None:
+            return None
     return tree
 
 
-def _run(loss: Callable, params: Any, perturbations) -> tuple[jax.Array, tuple[list, Any]]:
-    token = neurons._PROBE.set({"calls": [], "perturbations": perturbations})
-    try:
-        value = loss(params)
-        calls = neurons._PROBE.get()["calls"]
-    finally:
-        neurons._PROBE.reset(token)
-    value, aux = value if isinstance(value, tuple) else (value, None)
-    return value, (calls, aux)
+def taps(network: Any, params: Any, example: tuple, gram: bool = False) -> dict:
+    """Zero taps for every neuron layer of ``network`` (found by initialising it on ``example``, shapes
+    only), nested as its ``"perturbations"`` collection is: ``{statistic: [experts?, neurons]}`` each."""
+    variables = jax.eval_shape(network.init, jax.random.PRNGKey(0), *example)
+    out: dict = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(variables.get(neurons.PERTURBATIONS, {}))[0]:
+        keys = _path(path)
+        n = leaf.shape[-1]
+        stacked = _stacked(params, keys)
+        lead = leaf.shape[:1] if stacked else ()
+        tap = {k: jnp.zeros(lead + (n,), jnp.float32) for k in neurons.TAP_SUMS}
+        if gram:
+            tap["gram"] = jnp.zeros(lead + (n, n), jnp.float32)
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = tap
+    return out
 
 
-def probe(loss: Callable[[Any], Any], params: Any, has_aux: bool = False):
+def _stacked(params: Any, layer: tuple[str, ...]) -> bool:
+    """Whether the layer's kernel carries an expert axis (Dense [in, out] / conv [kh, kw, in, out] + 1)."""
+    kernel = _at(params, layer[:-1] + (layer[-1][: -len("_out")], "kernel"))
+    return kernel is not None and kernel.ndim in (3, 5)
+
+
+def probe(loss: Callable[[Any], Any], params: Any, network: Any, example: tuple, has_aux: bool = False,
+          gram: bool = False):
     """``({layer name: Layer}, parameter gradients)`` for ``loss`` at ``params``, and the loss's aux
     output third when ``has_aux`` (an agent that takes its update's gradient from the probe).
 
-    Layer names are module paths joined by ``/`` (``actor_torso/torso/dense_0``), prefixed ``call<i>/``
-    when the loss runs networks more than once.
+    ``network`` is the module the loss calls with ``params`` and ``example`` a batch it accepts (for the
+    layers' shapes); ``gram`` adds each layer's Gram matrix (for the effective rank). Layer names are
+    module paths joined by ``/`` (``actor_torso/torso/dense_0``). A loss that never calls ``network``
+    through `neurons.apply` with ``params`` is refused (its statistics would be silently empty).
     """
-    shapes = jax.eval_shape(lambda p: _run(loss, p, None)[1][0], params)
-    zeros = [_nest({path: jnp.zeros(s[0].shape, s[0].dtype) for path, s in _flatten(call).items()})
-             for call in shapes]
-    (param_grads, pert_grads), (calls, aux) = jax.grad(
-        lambda p, z: _run(loss, p, z), argnums=(0, 1), has_aux=True)(params, zeros)
-    flat_params = _flatten(param_grads)
+    zeros = taps(network, params, example, gram)
+    traced_calls = []
+
+    def run(p, t):
+        state = {"ids": {id(x) for x in jax.tree.leaves(p)}, "taps": t, "calls": 0}
+        token = neurons._PROBE.set(state)
+        try:
+            value = loss(p)
+        finally:
+            neurons._PROBE.reset(token)
+        traced_calls.append(state["calls"])
+        return value if isinstance(value, tuple) else (value, None)
+
+    (param_grads, sums), aux = jax.grad(run, argnums=(0, 1), has_aux=True)(params, zeros)
+    if not traced_calls[-1]:
+        raise ValueError(f"probe: the loss never calls {type(network).__name__} through "
+                         "plastix.nets.neurons.apply with the parameters it is given")
     layers = {}
-    for i, (acts, grads) in enumerate(zip(calls, pert_grads, strict=True)):
-        flat_grads = _flatten(grads)
-        for path, act in _flatten(acts).items():
-            module = path[:-1] + (path[-1][: -len("_out")],)
-            kernel = flat_params.get(module + ("kernel",))
-            if kernel is None:
-                kernel = jnp.zeros((0,) + act[0].shape[-1:])
-            # Dense kernels are [in, out], convs [kh, kw, in, out]; stacked experts add a leading axis
-            stacked = kernel.ndim in (3, 5)
-            name = "/".join(module) if len(calls) == 1 else f"call{i}/" + "/".join(module)
-            layers[name] = Layer(act[0], flat_grads[path], kernel, stacked)
+    is_tap = lambda x: isinstance(x, dict) and "count" in x  # noqa: E731
+    for path, tap in jax.tree_util.tree_flatten_with_path(sums, is_leaf=is_tap)[0]:
+        keys = _path(path)
+        module = keys[:-1] + (keys[-1][: -len("_out")],)
+        count = jnp.maximum(tap["count"], 1.0)
+        kernel = _at(param_grads, module + ("kernel",))
+        if kernel is None:
+            kernel = jnp.zeros((0,) + tap["count"].shape[-1:])
+        gram_mean = tap["gram"] / count[..., :1, None] if gram else None
+        layers["/".join(module)] = Layer(tap["activation"] / count, tap["grad"] / count, kernel,
+                                         tap["norm"][..., 0] / count[..., 0], gram_mean,
+                                         _stacked(params, keys))
     return (layers, param_grads, aux) if has_aux else (layers, param_grads)

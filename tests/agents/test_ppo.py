@@ -14,7 +14,7 @@ from plastix.agents.api import Transitions
 from plastix.agents.ppo import PPO, PPOConfig, Rollout, gae, permutation
 from plastix.envs.api import Box, Discrete, EnvSpec
 from plastix.nets.build import NetConfig
-from plastix.plasticity.hook import PlasticityConfig, make_hook
+from plastix.plasticity.hook import Case, PlasticityConfig, make_hook
 from plastix.plasticity.metrics import activity
 from plastix.plasticity.probe import probe
 from plastix.run.config import ConfigError, RunConfig, validate
@@ -206,14 +206,15 @@ def test_fused_probe_leaves_the_update_unchanged_and_measures_its_first_minibatc
     data = agent.loss_batch(state, rollout)
     perm = permutation(jax.random.split(key, 3)[0], cfg.batch_size)
     first = jax.tree.map(lambda x: x[perm][: cfg.batch_size // 2], data)
-    layers, grads = probe(lambda p: agent.loss(p, first), state.params)
+    net = agent.plastic_nets()["actor_critic"]
+    layers, grads = probe(lambda p: agent.loss(p, first), state.params, net.module, net.example)
     expected = activity(layers, state.params, grads, 0.5, ("dormant", "grama"))
     assert set(expected) <= set(fused_metrics) and "activity/grama/actor_torso/torso/dense_0" in expected
     for k, v in expected.items():
         np.testing.assert_allclose(fused_metrics[k], v, rtol=1e-6)
     # off the cadence (the first update, every 2): NaN, decided in the graph or known on the host
     loss = lambda p: agent.loss(p, first)  # noqa: E731
-    for iteration, when in ((0, None), (0, (False, False)), (1, (True, False))):
+    for iteration, when in ((0, None), (0, Case(False, False)), (1, Case(True, False))):
         grads_of, _, found = hook.measure_for(iteration, when)("actor_critic", loss, state.params)
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), grads_of, grads)
         for k, v in expected.items():

@@ -34,7 +34,7 @@ def test_redo_and_regrama_on_a_tiny_mlp(flat_optimizer):
     fresh = jax.tree.map(np.asarray, Tiny().init(jax.random.PRNGKey(7), X)["params"])
     rp = plan(Tiny(), params, X[:1])
     assert set(rp.outgoing["torso/dense_0"]) == {("head", "kernel")}
-    layers, _ = probe(_loss, params)
+    layers, _ = probe(_loss, params, Tiny(), (X[:1],))
 
     masks = inactive(layers, "redo", tau=0.0)  # neuron 0 is dead
     assert np.array_equal(masks["torso/dense_0"], [True, False, False])
@@ -122,8 +122,8 @@ def test_full_layer_reset_and_shrink_perturb():
 def test_max_reset_fraction_keeps_the_lowest_scores():
     from plastix.plasticity.probe import Layer
 
-    act = jnp.asarray([[0.0, 0.5, 0.01, 2.0, 0.02, 0.0, 1.0, 1.0]])  # scores proportional to |h|
-    layers = {"l": Layer(act, jnp.ones_like(act), jnp.zeros((0, 8)))}
+    act = jnp.asarray([0.0, 0.5, 0.01, 2.0, 0.02, 0.0, 1.0, 1.0])  # mean |h| per neuron
+    layers = {"l": Layer(act, jnp.ones_like(act), jnp.zeros((0, 8)), jnp.float32(1.0))}
     assert inactive(layers, "redo", tau=0.1)["l"].sum() == 4  # 0, 0.01, 0.02, 0 are dormant
     capped = inactive(layers, "redo", tau=0.1, max_fraction=0.25)["l"]  # 2 of 8 neurons at most
     assert np.array_equal(np.flatnonzero(capped), [0, 5])  # the two exactly-zero units, lowest first

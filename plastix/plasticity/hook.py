@@ -117,10 +117,11 @@ class PlasticityHook:
             return metrics
         return {k.replace("activity/", f"activity/{net}/", 1): v for k, v in metrics.items()}
 
-    def _layers(self, net: str, state: Any, batch: Any) -> tuple[dict, Any]:
+    def _layers(self, net: str, state: Any, batch: Any, gram: bool) -> tuple[dict, Any]:
+        """The probe of network ``net`` on ``batch``; ``gram`` where srank is measured."""
         plastic = self.nets[net]
         return probe(lambda p: plastic.loss(state, p, batch), getattr(state, plastic.params), plastic.module,
-                     plastic.example, gram="srank" in self.names)
+                     plastic.example, gram=gram)
 
     def _activity(self, layers: dict, params: Any, grads: Any) -> dict:
         return activity(layers, params, grads, self.cfg.tau, self.names, self.cfg.grama_mode)
@@ -134,7 +135,7 @@ class PlasticityHook:
         batch = self._batch(state, transitions, last_obs, key)
         out = {}
         for n, net in self.nets.items():
-            layers, grads = self._layers(n, state, batch)
+            layers, grads = self._layers(n, state, batch, "srank" in self.names)
             out |= self._label(n, self._activity(layers, getattr(state, net.params), grads))
         return out
 
@@ -158,7 +159,7 @@ class PlasticityHook:
         fresh_params = self._fresh(k_init)
         count, total, changes = 0, 0, {}
         for n, net in self.nets.items():
-            layers, _ = self._layers(n, state, batch)
+            layers, _ = self._layers(n, state, batch, False)
             masks = inactive(layers, self.cfg.reset, self.cfg.tau, self.cfg.grama_mode,
                              self.cfg.max_reset_fraction)
             fresh_net = fresh_params[net.params]

@@ -115,5 +115,5 @@ def probe(loss: Callable[[Any], Any], params: Any, network: Any, example: tuple,
         gram_mean = tap["gram"] / count[..., :1, None] if gram else None
         layers["/".join(module)] = Layer(tap["activation"] / count, tap["grad"] / count, kernel,
                                          tap["norm"][..., 0] / count[..., 0], gram_mean,
-                                         _stacked(params, keys))
+                                         stacked=count.ndim == 2)  # taps carry the expert axis first
     return (layers, param_grads, aux) if has_aux else (layers, param_grads)

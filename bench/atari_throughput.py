@@ -68,7 +68,7 @@ def plastix_agent(recipe: str, env_id: str, steps: int) -> dict:
     t = time.perf_counter()
     runner, out = loop.chunk(steps)(runner, WARMUP + 100)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
-    updates = int(np.asarray(out["updated"]).sum())
+    updates = int(np.asarray(out.updated).sum())
     assert updates >= steps // 4 - 1, updates
     row = {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
            "updates": updates}

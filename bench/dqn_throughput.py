@@ -46,8 +46,9 @@ def plastix_dqn(steps: int) -> dict:
     out = jax.block_until_ready(compiled(runner, np.int32(0)))  # the trained agent and every metric
     seconds = time.perf_counter() - t
     metrics = out[1]
-    updates = int(np.asarray(metrics["updated"]).sum())
-    ret = float(np.asarray(metrics["return_sum"]).sum() / max(1, np.asarray(metrics["episodes"]).sum()))
+    updates = int(np.asarray(metrics.updated).sum())
+    episodes = jax.device_get(metrics.episodes)
+    ret = float(episodes["return_sum"].sum() / max(1, episodes["episodes"].sum()))
     return {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
             "updates": updates, "mean_return": ret}
 

@@ -93,9 +93,9 @@ def mtsac(vector_strategy: str, steps: int) -> dict:
     runner, out = loop.chunk(steps, None)(runner, WARMUP + 20)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
     loop.close()
-    assert np.asarray(out["updated"]).all() and np.isfinite(out["loss/total"]).all()
+    assert np.asarray(out.updated).all() and np.isfinite(out.values["loss/total"]).all()
     return {"compile_s": compile_s, "seconds": seconds, "steps": steps * TASKS,
-            "steps_per_s": steps * TASKS / seconds, "updates": int(np.asarray(out["updated"]).sum())}
+            "steps_per_s": steps * TASKS / seconds, "updates": int(np.asarray(out.updated).sum())}
 
 
 def main() -> None:

@@ -62,9 +62,9 @@ def plastix_sac(steps: int, metrics: str = "", every: int = 10) -> dict:
     runner, out = loop.chunk(steps, hook)(runner, WARMUP + 100)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
     loop.close()
-    assert np.asarray(out["updated"]).all() and np.isfinite(out["loss/total"]).all()
+    assert np.asarray(out.updated).all() and np.isfinite(out.values["loss/total"]).all()
     return {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
-            "updates": int(np.asarray(out["updated"]).sum())}
+            "updates": int(np.asarray(out.updated).sum())}
 
 
 def sbx_sac(steps: int) -> dict:

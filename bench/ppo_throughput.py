@@ -70,10 +70,10 @@ def plastix_train(steps: int, probe: str = ""):
     compile_s = time.perf_counter() - t
 
     def run():
-        return chunk(runner, np.int32(0))[1]  # metrics [seeds, iterations]
+        return chunk(runner, np.int32(0))[1]  # IterationLog [seeds, iterations]
 
     def final_return(m):
-        return float(m["return_sum"][0, -20:].sum() / max(1, m["episodes"][0, -20:].sum()))
+        return float(m.episodes["return_sum"][0, -20:].sum() / max(1, m.episodes["episodes"][0, -20:].sum()))
 
     return run, compile_s, num_updates * cfg.batch_size, final_return
 

@@ -11,7 +11,9 @@ An agent is a plain object with pure, jit-able methods over a state pytree (chec
   every seed, so schedules keyed on it stay real branches under ``vmap``. ``update``: None decides in
   the graph from ``schedule`` (the device loop); the host loop passes the decision as a Python bool
   and compiles both versions, because XLA's CPU runtime runs a network inside a conditional or a loop
-  several times slower than in straight-line code (a Nature CNN update: 0.55 s against 0.10 s);
+  several times slower than in straight-line code (a Nature CNN update: 0.55 s against 0.10 s). Each
+  key of ``metrics`` is one of the class's ``fields`` (`plastix.fields`: its unit, meaning and how the
+  run log reduces it over a chunk);
 - ``final_obs``: where ``Transitions.next_obs`` must hold the observation an episode ended on
   (`Env.step_batch`): ``done`` (DQN, SAC: every stored transition), ``truncated`` (PPO's bootstrap) or
   ``none``; other rows hold the next observation;
@@ -43,6 +45,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from plastix.envs.api import EnvSpec
+from plastix.fields import Field
 
 
 @struct.dataclass
@@ -158,6 +161,7 @@ class Agent(Protocol):
     name: ClassVar[str]
     config_class: ClassVar[type]
     action_kinds: ClassVar[tuple[str, ...]]
+    fields: ClassVar[tuple[Field, ...]]  # what its ``learn`` metrics are: units, reduction (plastix.fields)
     num_envs: int
     steps_per_iteration: int
     final_obs: str

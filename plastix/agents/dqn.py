@@ -29,9 +29,10 @@ from flax import struct
 from plastix import replay as replay_lib
 from plastix.agents.api import PlasticNet, Transitions, periodic_schedule, store_and_update, unrolled
 from plastix.envs.api import EnvSpec, task_ids
+from plastix.fields import Field, Reduce
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, QNetwork
-from plastix.nets.moe import COLLECTIONS, collected
+from plastix.nets.moe import COLLECTIONS, MOE_FIELDS, collected
 
 LOSS_KINDS = ("huber", "mse")
 AUGMENTATIONS = ("none", "shift")
@@ -193,6 +194,17 @@ class DQN:
     config_class = DQNConfig
     action_kinds = ("discrete",)
     final_obs = "done"  # every stored transition's next observation is real
+    fields = (
+        Field("loss/total", "loss", "mean importance-weighted TD loss (+ the experts' auxiliary losses); "
+              "a NaN or inf stops the run"),
+        Field("loss/td", "loss", "mean per-sample TD loss (Huber / squared error, or C51 cross-entropy), "
+              "before importance weights"),
+        Field("loss/moe_aux", "loss", "sum of the Top-k auxiliary losses (with experts)"),
+        Field("q/taken", "return", "mean Q-value of the replayed actions"),
+        Field("grad_norm", "L2 norm", "global gradient norm before clipping"),
+        Field("epsilon", "probability", "exploration epsilon after the chunk's last iteration", Reduce.LAST),
+        *MOE_FIELDS,
+    )
 
     def __init__(self, spec: EnvSpec, config: DQNConfig, num_iterations: int, net: NetConfig | None = None):
         self.spec = spec
@@ -336,6 +348,8 @@ class DQN:
         total = (batch["weight"] * per_sample).mean() + moe_aux
         aux = {"loss/total": total, "loss/td": per_sample.mean(), "q/taken": q_taken.mean(),
                **routing}
+        if self.net.moe.kind != "none":
+            aux["loss/moe_aux"] = moe_aux
         return total, (aux, jax.lax.stop_gradient(priority))
 
     def _beta(self, iteration: jax.Array) -> jax.Array:

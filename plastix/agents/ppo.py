@@ -23,9 +23,10 @@ from flax import struct
 
 from plastix.agents.api import PlasticNet, Transitions, loops_slow, unrolled
 from plastix.envs.api import EnvSpec, over_seeds, task_ids
+from plastix.fields import Field
 from plastix.nets import neurons
 from plastix.nets.build import ActorCritic, NetConfig
-from plastix.nets.moe import COLLECTIONS, collected
+from plastix.nets.moe import COLLECTIONS, MOE_FIELDS, collected
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,18 @@ class PPO:
     config_class = PPOConfig
     action_kinds = ("discrete", "continuous")
     fuses_probe = True
+    fields = (
+        Field("loss/total", "loss", "`loss/policy + vf_coef loss/value - ent_coef loss/entropy` (+ the "
+              "experts' auxiliary losses), over the epochs' minibatches; a NaN or inf stops the run"),
+        Field("loss/policy", "loss", "clipped surrogate"),
+        Field("loss/value", "loss", "(clipped) value loss"),
+        Field("loss/entropy", "nats", "policy entropy"),
+        Field("loss/approx_kl", "nats", "KL estimate `(r - 1) - log r`"),
+        Field("loss/clip_frac", "share", "share of clipped ratios"),
+        Field("loss/moe_aux", "loss", "sum of the Top-k auxiliary losses (with experts)"),
+        Field("grad_norm", "L2 norm", "global gradient norm before clipping"),
+        *MOE_FIELDS,
+    )
 
     def __init__(self, spec: EnvSpec, config: PPOConfig, num_updates: int, net: NetConfig | None = None):
         self.spec = spec

@@ -33,11 +33,12 @@ from flax import struct
 from plastix import replay as replay_lib
 from plastix.agents.api import PlasticNet, Transitions, periodic_schedule, store_and_update, unrolled
 from plastix.envs.api import EnvSpec, task_ids
+from plastix.fields import Field
 from plastix.nets import neurons
 from plastix.nets.build import NetConfig, SACActor, SACCritic
 from plastix.nets.build import check as check_net
 from plastix.nets.heads import sample_tanh_gaussian
-from plastix.nets.moe import COLLECTIONS, collected
+from plastix.nets.moe import COLLECTIONS, MOE_FIELDS, collected
 
 
 def _mlp(width: int = 256, depth: int = 2) -> NetConfig:
@@ -125,6 +126,21 @@ class SAC:
     name = "sac"
     config_class = SACConfig
     action_kinds = ("continuous",)
+    fields = (
+        Field("loss/total", "loss", "`loss/critic + loss/actor`; a NaN or inf stops the run"),
+        Field("loss/critic", "loss", "`0.5 sum_j mean (Q_j - y)^2` (+ the critic experts' auxiliary losses)"),
+        Field("loss/actor", "loss", "`mean(alpha log pi - min_j Q_j)` (+ the actor experts' auxiliary "
+              "losses)"),
+        Field("loss/critic_moe_aux", "loss", "the critic's Top-k auxiliary losses (critic experts)"),
+        Field("loss/actor_moe_aux", "loss", "the actor's Top-k auxiliary losses (actor experts)"),
+        Field("q/mean", "return", "mean online Q of the replayed actions"),
+        Field("q/target", "return", "mean soft target y"),
+        Field("entropy", "nats", "policy entropy estimate `-mean log pi` (tanh-corrected)"),
+        Field("alpha", "temperature", "entropy temperature after the update (mean over tasks)"),
+        Field("grad_norm/critic", "L2 norm", "global gradient norm of the critics before clipping"),
+        Field("grad_norm/actor", "L2 norm", "global gradient norm of the actor before clipping"),
+        *MOE_FIELDS,
+    )
     final_obs = "done"  # every stored transition's next observation is real
 
     def __init__(self, spec: EnvSpec, config: SACConfig, num_iterations: int, net: NetConfig | None = None):

@@ -18,12 +18,21 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from plastix.fields import Field
 from plastix.nets.neurons import ACTIVATIONS, PERTURBATIONS, TAPS, expose
 from plastix.nets.torsos import activation_fn
 
 MOE_STATS = "moe"
 LOSSES = "losses"
 AUX_LOSSES = ("entropy", "importance", "load")
+MOE_FIELDS = (
+    Field("moe/<layer>/load_imbalance", "ratio", "largest expert's share of the tokens x number of experts "
+          "(1 = balanced)"),
+    Field("moe/<layer>/entropy", "nats", "mean entropy of the routing distribution"),
+    Field("moe/<layer>/dropped", "share of tokens", "tokens beyond every chosen expert's capacity (Top-k)"),
+)
+"""What `routing_metrics` logs per MoE layer (``<layer>`` its module path; SAC: ``moe/actor/<layer>/...``,
+``moe/critic/<layer>/...``)."""
 
 
 class Expert(nn.Module):

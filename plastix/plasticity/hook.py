@@ -11,6 +11,7 @@ returns the activity metrics, and the hook then only resets.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -18,7 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from plastix.agents.api import gated
-from plastix.plasticity.metrics import GRAMA_MODES, METRICS, activity
+from plastix.fields import Field, Reduce
+from plastix.plasticity.metrics import ACTIVITY_FIELDS, GRAMA_MODES, METRICS, activity
 from plastix.plasticity.probe import probe
 from plastix.plasticity.resets import RESETS, inactive, plan, reset_neurons
 
@@ -88,6 +90,10 @@ class Case(NamedTuple):
     reset: bool
 
 
+RESET_FIELD = Field("activity/reset_fraction", "share", "neurons reset by ReDo / ReGraMa at the chunk's "
+                    "resets", Reduce.MEASURED)
+
+
 class PlasticityHook:
     """Measures neuron activity every ``every`` updates and resets inactive neurons every ``reset_every``
     updates on every network ``agent.plastic_nets()`` names (targets follow their online network's
@@ -116,6 +122,18 @@ class PlasticityHook:
         if len(self.nets) == 1:
             return metrics
         return {k.replace("activity/", f"activity/{net}/", 1): v for k, v in metrics.items()}
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The fields this hook logs: the activity fields (per network when the agent has several) and
+        the reset fraction."""
+        out = []
+        if self.names:
+            out += [dataclasses.replace(f, name=name) for f in ACTIVITY_FIELDS
+                    for net in self.nets for name in self._label(net, {f.name: None})]
+        if self.reset_plans is not None:
+            out.append(RESET_FIELD)
+        return tuple(out)
 
     def _layers(self, net: str, state: Any, batch: Any, gram: bool) -> tuple[dict, Any]:
         """The probe of network ``net`` on ``batch``; ``gram`` where srank is measured."""

@@ -21,10 +21,27 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from plastix.fields import Field, Reduce
 from plastix.plasticity.probe import Layer
 
 GRAMA_MODES = ("output", "weight")
 METRICS = ("dormant", "grama", "srank", "norms")
+
+_M = Reduce.MEASURED
+ACTIVITY_FIELDS = (
+    Field("activity/dormant", "share of neurons", "tau-dormant neurons over all neuron layers (Sokar et al.)",
+          _M),
+    Field("activity/dormant/<layer>", "share", "the same per layer", _M),
+    Field("activity/grama", "share of neurons", "GraMa-inactive neurons (gradient-magnitude score <= tau)",
+          _M),
+    Field("activity/grama/<layer>", "share", "the same per layer", _M),
+    Field("activity/srank/<layer>", "count", "effective rank of the layer's features (delta 0.01; from their "
+          "Gram matrix; not for expert layers)", _M),
+    Field("activity/feature_norm/<layer>", "L2 norm", "mean norm of a sample's activation vector", _M),
+    Field("activity/param_norm", "L2 norm", "global parameter norm of the probed network", _M),
+    Field("activity/grad_norm", "L2 norm", "global gradient norm of the probed network", _M),
+)
+"""What `activity` logs; with several networks (an actor and critics) each is ``activity/<network>/...``."""
 
 
 def _normalised(per_neuron: jax.Array) -> jax.Array:

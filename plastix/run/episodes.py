@@ -5,15 +5,14 @@ between env steps (``xp`` is the array module). An episode ends where the env re
 ``info["episode_end"]`` (Atari: a game over, where a lost life may terminate the agent's episode), else
 where it terminates or truncates; returns sum ``info["score"]`` where given (Atari's unclipped score),
 else the reward. Success counts at an episode's end (``info["success"]``: has the episode succeeded so
-far); ``info["task"]`` (a task mix, Meta-World's MT sets) splits episodes and returns by task.
+far); ``info["task"]`` (a task mix, Meta-World's MT sets) splits episodes and returns by task. The
+loops hand these sums to the run log (`plastix.run.row.IterationLog.episodes`), which divides them by the
+episode count.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-EPISODE_SUMS = ("episodes", "return_sum", "length_sum", "success_sum", "task_episodes", "task_return_sum")
-"""The keys `track` sums; the logger turns them into means per episode (`plastix.run.train`)."""
 
 
 def track(xp: Any, ep_return: Any, ep_length: Any, reward: Any, terminated: Any, truncated: Any,

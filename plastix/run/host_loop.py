@@ -8,7 +8,7 @@ donated (the replay buffer is updated in place). Agents whose iteration spans se
 through a second jitted call between them. Seeds are separate batches of envs; the iteration index is
 not batched, so schedules stay real branches, as in the on-device loop.
 
-A chunk returns the same ``(Runner, metrics[seeds, iterations])`` as `plastix.run.loop`, so logging, the
+A chunk returns the same ``(Runner, IterationLog[seeds, iterations])`` as `plastix.run.loop`, so logging, the
 NaN stop, checkpoints, evaluation and sweeps are shared. The runner's ``env_state`` is the host envs'
 `snapshot` (simulator states, step and episode counters, seeds), taken at the chunk's end and restored
 at the next chunk's start: with the replay inside the agent state, a run restored from a checkpoint
@@ -34,6 +34,7 @@ from plastix.agents.api import Transitions
 from plastix.envs.api import SEED_AXIS
 from plastix.run.episodes import evaluation_step, track
 from plastix.run.loop import Runner, fused_probe, host_case
+from plastix.run.row import IterationLog
 
 
 class HostEnvError(RuntimeError):
@@ -133,7 +134,7 @@ class HostLoop:
 
     # ------------------------------------------------------------------ training
     def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
-        """``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``, compiled on first
+        """``(Runner[seeds], start) -> (Runner[seeds], IterationLog[seeds, iterations])``, compiled on first
         use."""
         if self._learn is None or self._hook is not hook:
             self._hook, self._learn = hook, self._make_learn(hook)
@@ -152,7 +153,6 @@ class HostLoop:
                 state, extra = hook(state, transitions, last_obs, k_hook, index, when)
                 metrics = {**metrics, **extra}
             action, aux = agent.act(state, last_obs, k_act)
-            metrics = {**metrics, "updated": jnp.bool_(update)}
             return state, metrics, action, aux, key
 
         # one compiled call per case (update? measure? reset?), known here before the call, so each runs
@@ -187,7 +187,7 @@ class HostLoop:
         args = jax.tree.map(batched, (state, [step] * agent.steps_per_iteration, obs, key))
         jax.eval_shape(learn(case), *args, jnp.int32(0))
 
-    def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, dict[str, np.ndarray]]:
+    def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, IterationLog]:
         agent, envs = self.agent, self._train()
         seeds, n, steps_per = self.num_seeds, self.num_envs, agent.steps_per_iteration
         runner = self._sync(runner, start)
@@ -196,7 +196,7 @@ class HostLoop:
         ep_length = np.array(runner.episode_length, np.int32)
         num_tasks = len(self.env.spec.task_names)
         sums: dict[str, np.ndarray] = {}
-        learned = []
+        learned, updated = [], np.zeros((seeds, iterations), bool)
         action, aux, key = self._act(state, obs, key)
         for i in range(iterations):
             steps = []
@@ -223,16 +223,17 @@ class HostLoop:
                                          truncated=truncated, next_obs=final, aux=aux))
                 obs = next_dev
             index = np.int32(start + i)
-            state, metrics, action, aux, key = self._learn(host_case(agent, self._hook, index))(
-                state, steps, obs, key, index)
+            case = host_case(agent, self._hook, index)
+            state, metrics, action, aux, key = self._learn(case)(state, steps, obs, key, index)
             learned.append(metrics)
+            updated[:, i] = case[0]
         learned = jax.device_get(learned)
-        metrics = {k: np.stack([m[k] for m in learned], 1) for k in learned[0]} if learned else {}
-        metrics |= sums
+        log = IterationLog(episodes=sums, updated=updated,
+                           values=jax.tree.map(lambda *m: np.stack(m, 1), *learned) if learned else {})
         runner = Runner(agent=state, env_state=self._snapshot(), obs=obs, key=key, episode_return=ep_return,
                         episode_length=ep_length,
                         env_steps=np.asarray(runner.env_steps) + iterations * steps_per * n)
-        return runner, metrics
+        return runner, log
 
     # ------------------------------------------------------------------ evaluation
     def evaluator(self, num_episodes: int, max_steps: int = 0, like: tuple | None = None):

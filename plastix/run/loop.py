@@ -23,6 +23,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from plastix.agents.api import Transitions, loops_slow
 from plastix.envs.api import SEED_AXIS
 from plastix.run.episodes import evaluation_step, track
+from plastix.run.row import IterationLog
 
 
 @struct.dataclass
@@ -58,16 +59,16 @@ def make_init(env: Any, agent: Any):
 
 
 def make_iteration(env: Any, agent: Any, hook: Any = None, case: tuple | None = None):
-    """``(Runner, iteration) -> (Runner, metrics)``: step every env ``agent.steps_per_iteration`` times,
+    """``(Runner, iteration) -> (Runner, IterationLog)``: step every env ``agent.steps_per_iteration`` times,
     hand the transitions to ``agent.learn``, then to ``hook(state, transitions, last_obs, key,
     iteration) -> (state, metrics)`` when given (plasticity probes and resets; an agent that fuses the
     probe into its update gets the hook's ``measure`` in ``learn``). ``case``: the iteration's
     `host_case` when the host decided it (straight-line code, no conditional around a network); None
     decides in the graph.
 
-    Metrics hold sums over the episodes that ended in this iteration (`plastix.run.episodes.track`:
-    return, length, count, successes and per-task sums when the env reports them) and the agent's own
-    metrics.
+    The log holds sums over the episodes that ended in this iteration (`plastix.run.episodes.track`:
+    return, length, count, successes and per-task sums when the env reports them), whether it updated,
+    and the agent's and the hook's metrics.
     """
     step_env = functools.partial(env.step_batch, final_obs=agent.final_obs)
     num_envs = agent.num_envs
@@ -101,8 +102,8 @@ def make_iteration(env: Any, agent: Any, hook: Any = None, case: tuple | None = 
             agent=agent_state, key=key,
             env_steps=runner.env_steps + agent.steps_per_iteration * num_envs,
         )
-        metrics = {**metrics, **jax.tree.map(lambda x: x.sum(0), ended), "updated": agent.schedule(index)[0]}
-        return runner, metrics
+        return runner, IterationLog(episodes=jax.tree.map(lambda x: x.sum(0), ended),
+                                    updated=agent.schedule(index)[0], values=metrics)
 
     return iteration
 
@@ -123,7 +124,7 @@ def host_case(agent: Any, hook: Any, index: int) -> tuple[bool, tuple[bool, bool
 
 
 def make_chunk(env: Any, agent: Any, iterations: int, num_seeds: int = 1, hook: Any = None):
-    """Jitted ``(Runner[seeds], start, count) -> (Runner[seeds], metrics[seeds, iterations])``: ``count``
+    """Jitted ``(Runner[seeds], start, count) -> (Runner[seeds], IterationLog[seeds, iterations])``: ``count``
     (at most ``iterations``) iterations from global index ``start``.
 
     ``start`` and ``count`` are not batched over seeds, so the agent's schedules (update period, target
@@ -155,7 +156,7 @@ class HostDispatch:
     runs several times slower inside a loop or a conditional (`plastix.agents.api.loops_slow`:
     convolutions on CPU): each iteration's case (`host_case`: update? measure? reset?) is decided on the
     host and compiled once, so every call is straight-line code. The same ``(Runner[seeds], start) ->
-    (Runner[seeds], metrics[seeds, iterations])`` as `make_chunk`, from the same `make_iteration`.
+    (Runner[seeds], IterationLog[seeds, iterations])`` as `make_chunk`, from the same `make_iteration`.
 
     ``per_seed`` (the default on one device): a call per seed of the unbatched iteration, since vmapping
     convolutions over seeds' weights makes grouped convolutions, which cost XLA:CPU 1.3-2.5x per seed;
@@ -206,10 +207,11 @@ class HostDispatch:
                     runners[i], metrics = fn(r, np.int32(index))
                     out[i].append(metrics)
             out = jax.device_get(out)
-            if not self.per_seed:  # one call's metrics are [seeds]
-                return runners[0], {k: np.stack([m[k] for m in out[0]], 1) for k in out[0][0]}
-            metrics = {k: np.stack([np.stack([m[k] for m in seed]) for seed in out]) for k in out[0][0]}
-            return jax.tree.map(lambda *x: jnp.stack(x), *runners), metrics
+            if not self.per_seed:  # one call's logs are [seeds]
+                return runners[0], jax.tree.map(lambda *m: np.stack(m, 1), *out[0])
+            logs = jax.tree.map(lambda *s: np.stack(s), *[jax.tree.map(lambda *m: np.stack(m), *seed)
+                                                           for seed in out])
+            return jax.tree.map(lambda *x: jnp.stack(x), *runners), logs
 
         return run
 
@@ -298,7 +300,7 @@ class DeviceLoop:
                            self.num_seeds)
 
     def chunk(self, iterations: int, hook: Any = None, like: Runner | None = None):
-        """``(Runner[seeds], start) -> (Runner[seeds], metrics[seeds, iterations])``: `make_chunk` (or
+        """``(Runner[seeds], start) -> (Runner[seeds], IterationLog[seeds, iterations])``: `make_chunk` (or
         `HostDispatch`'s chunk when ``dispatch``), compiled ahead of time for runners like ``like``. A
         chunk no longer than one compiled before for the same hook runs that program."""
         if self.dispatch:

@@ -21,12 +21,12 @@ import numpy as np
 from plastix.envs.atari_scores import has_reference, human_normalized
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import Plan, RunConfig, load_yaml, plan, save_yaml, to_dict, validate
-from plastix.run.episodes import EPISODE_SUMS
 from plastix.run.host_loop import HostEnvError
 from plastix.run.load import eval_keys, evaluate_seeds, init_runners, traced_program
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.plots import activity_curves, learning_curve
+from plastix.run.row import ROW_FIELDS, chunk_row, first_nonfinite
 
 
 class NonFiniteLossError(RuntimeError):
@@ -52,51 +52,6 @@ def _new_run_dir(config: RunConfig) -> Path:
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
-
-
-def _row(chunk: int, p: Plan, metrics: dict[str, np.ndarray], seconds: float,
-         seeds: int, tasks: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One metrics.jsonl line from a chunk's per-(seed, iteration) metrics. The agent's own metrics
-    are averaged over the iterations that updated (activity: over those that measured)."""
-    episodes = metrics["episodes"].sum(1)
-    per_seed = lambda k: [
-        float(s / e) if e else None for s, e in zip(metrics[k].sum(1), episodes, strict=True)
-    ]
-    iterations = metrics["episodes"].shape[1]
-    row: dict[str, Any] = {
-        "chunk": chunk,
-        "step": p.steps_after(chunk),
-        "episode_return": per_seed("return_sum"),
-        "success_rate": per_seed("success_sum") if "success_sum" in metrics else [None] * seeds,
-        "episode_length": per_seed("length_sum"),
-        "episodes": [int(e) for e in episodes],
-        "steps_per_s": seeds * iterations * p.batch / seconds,
-    }
-    if "task_episodes" in metrics:  # a task mix: the mean return of each task's episodes, per seed
-        count, total = metrics["task_episodes"].sum(1), metrics["task_return_sum"].sum(1)
-        for j, name in enumerate(tasks):
-            row[f"episode_return/{name}"] = [float(t / c) if c else None
-                                             for t, c in zip(total[:, j], count[:, j], strict=True)]
-    updated = np.asarray(metrics["updated"], bool)
-    row["updates"] = int(updated[0].sum())
-    for k, v in metrics.items():
-        if k in EPISODE_SUMS or k == "updated":
-            continue
-        v = np.asarray(v)
-        measured = np.isfinite(v) if k.startswith("activity/") else np.broadcast_to(
-            updated.reshape(updated.shape + (1,) * (v.ndim - 2)), v.shape)
-        if measured.any():  # activity is measured every few updates; NaN elsewhere
-            row[k] = float(np.mean(v[measured]))
-    returns = [r for r in row["episode_return"] if r is not None]
-    row["episode_return_mean"] = float(np.mean(returns)) if returns else None
-    return row
-
-
-def _first_nonfinite(metrics: dict[str, np.ndarray]) -> int | None:
-    """Index of the first updating iteration (within a chunk) whose loss is NaN or inf, over all seeds."""
-    bad = ~np.isfinite(metrics["loss/total"]) & np.asarray(metrics["updated"], bool)
-    bad = bad.any(0)
-    return int(np.argmax(bad)) if bad.any() else None
 
 
 def run(config: RunConfig, run_dir: Path | None = None, resuming: bool = False,
@@ -132,6 +87,7 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps, wandb=config.wandb,
                      config=to_dict(config))
     chunk_fns: dict[int, Any] = {}
+    fields = ROW_FIELDS + agent.fields + (hook.fields if hook is not None else ())
 
     def chunk_fn(iterations: int):
         if iterations not in chunk_fns:
@@ -167,7 +123,7 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
                 raise HostEnvError(f"{err}; stopped: {last_good(chunk)}") from err
             metrics = jax.device_get(metrics)
             seconds = time.perf_counter() - t
-            bad = _first_nonfinite(metrics)
+            bad = first_nonfinite(metrics)
             if bad is not None:
                 step = (first + bad + 1) * p.batch
                 raise NonFiniteLossError(
@@ -175,7 +131,10 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
                     f"stopped: {last_good(chunk)}"
                 )
             runner = next_runner
-            row = _row(chunk, p, metrics, seconds, config.seeds, agent.spec.task_names)
+            iterations = p.chunk_iterations(chunk)
+            row = {"chunk": chunk, "step": p.steps_after(chunk),
+                   **chunk_row(metrics, fields, agent.spec.task_names),
+                   "steps_per_s": config.seeds * iterations * p.batch / seconds}
             every = config.eval_every
             if chunk == p.num_chunks - 1:  # the final evaluation, logged with the last row when evaluating
                 final = evaluate_seeds(evaluate, runner.agent, config, 1)

@@ -110,7 +110,7 @@ def test_ppo_cnn_dispatched_and_unrolled_equals_scanned():
     scanned, m_scan, _ = _run(env, agent, False, (2,), runner)
     agent.unroll = True
     dispatched, m_disp, _ = _run(env, agent, True, (2,), runner)
-    assert m_disp["loss/total"].shape == (2, 2)
+    assert m_disp.values["loss/total"].shape == (2, 2)
     _close(scanned.agent.params, dispatched.agent.params)
     _close(m_scan, m_disp)
     np.testing.assert_array_equal(scanned.obs, dispatched.obs)  # the same actions were drawn
@@ -134,10 +134,10 @@ def test_dqn_cnn_dispatched_equals_scanned_with_updates_targets_probes_and_reset
     dispatched, m_disp, loop = _run(env, agent, True, (5, 3), runner, hook)  # chunks share the cases
     assert set(loop._dispatcher._jitted) == {(False, (False, False)), (True, (False, False)),
                                                (True, (True, True))}
-    np.testing.assert_array_equal(m_scan["updated"], m_disp["updated"])
-    assert m_disp["updated"].sum() == 2 * 3  # 2 seeds, updates at iterations 4, 6, 8 (1-based)
-    assert np.isfinite(m_disp["activity/dormant"]).sum() == 2 * 1  # the second update measures
-    assert (m_disp["activity/reset_fraction"][:, 5] > 0).all()  # and resets
+    np.testing.assert_array_equal(m_scan.updated, m_disp.updated)
+    assert m_disp.updated.sum() == 2 * 3  # 2 seeds, updates at iterations 4, 6, 8 (1-based)
+    assert np.isfinite(m_disp.values["activity/dormant"]).sum() == 2 * 1  # the second update measures
+    assert (m_disp.values["activity/reset_fraction"][:, 5] > 0).all()  # and resets
     _close(scanned.agent, dispatched.agent)  # parameters, target, optimiser and the replay
     _close(m_scan, m_disp)
 

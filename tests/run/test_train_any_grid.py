@@ -34,7 +34,7 @@ def test_ppo_updates_on_other_families(env_id):
     agent = PPO(env.spec, cfg, num_updates=2)
     runner = jax.vmap(make_init(env, agent))(jax.random.split(jax.random.PRNGKey(0), 2))
     runner, metrics = make_chunk(env, agent, 2, num_seeds=2)(runner, 0, 2)
-    assert np.isfinite(np.asarray(metrics["loss/total"])).all()
+    assert np.isfinite(np.asarray(metrics.values["loss/total"])).all()
     assert int(runner.env_steps[0]) == 2 * 4 * 16
 
 

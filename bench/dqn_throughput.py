@@ -5,7 +5,8 @@ Settings (both agents): one env, an update every 4 steps on a batch of 32, learn
 replay 100k, target copy every 1,000 steps, Adam 1e-4, gamma 0.99, MLP 64-64 ReLU on the flattened
 egocentric 7x7x3 view. plastix runs its whole training (act, env step, replay add, sample, update)
 under one jit; sbx acts and stores on the host and jits its update. The env-rate row steps the same env
-with random actions, reading the whole observation, reward and done. Compile / warm-up excluded.
+with random actions, reading the whole observation, reward and done (best of 3 calls). Compile / warm-up
+excluded.
 
     python bench/dqn_throughput.py [--steps 100000] [--sbx-steps 20000]
 """
@@ -69,9 +70,12 @@ def plastix_env(steps: int) -> dict:
         return jax.lax.scan(body, state, jax.random.split(key, steps))[1].sum()
 
     compiled = jax.jit(run).lower(jax.random.PRNGKey(0)).compile()
-    t = time.perf_counter()
-    jax.block_until_ready(compiled(jax.random.PRNGKey(1)))
-    seconds = time.perf_counter() - t
+    times = []
+    for i in range(3):  # best of 3: the first call of a fresh program can run at half speed here
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(jax.random.PRNGKey(1 + i)))
+        times.append(time.perf_counter() - t)
+    seconds = min(times)
     return {"seconds": seconds, "steps": steps, "steps_per_s": steps / seconds}
 
 

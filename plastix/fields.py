@@ -51,6 +51,12 @@ class Field:
         return self._pattern.fullmatch(key) is not None
 
 
+def undeclared(fields: Iterable[Field], keys: Iterable[str]) -> list[str]:
+    """The ``keys`` none of ``fields`` declares."""
+    fields = tuple(fields)
+    return [k for k in keys if not any(f.matches(k) for f in fields)]
+
+
 def field_of(fields: Iterable[Field], key: str) -> Field:
     """The first of ``fields`` that ``key`` is; ``KeyError`` naming the key where none declares it."""
     for field in fields:

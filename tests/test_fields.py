@@ -15,6 +15,8 @@ from plastix.nets.build import NetConfig
 from plastix.nets.moe import MOE_FIELDS
 from plastix.plasticity.hook import RESET_FIELD, PlasticityConfig, make_hook
 from plastix.plasticity.metrics import ACTIVITY_FIELDS
+from plastix.run.config import ConfigError, RunConfig
+from plastix.run.load import traced_program
 from plastix.run.row import ROW_FIELDS, IterationLog, chunk_row, first_nonfinite
 
 DOC = Path(__file__).parents[1] / "docs" / "metrics.md"
@@ -97,3 +99,17 @@ def test_a_chunk_reduces_by_hand():
         chunk_row(log.replace(values={"q/unknown": log.values["loss/total"]}), ROW_FIELDS + DQN.fields)
     bad = log.replace(values={**log.values, "loss/total": np.array([[1.0, nan, 3.0], [5.0, 0.0, np.inf]])})
     assert first_nonfinite(bad) == 2  # NaN where no update ran does not count
+
+
+def test_a_value_no_field_declares_fails_before_compiling(monkeypatch):
+    learn = DQN.learn
+
+    def learn_more(self, *args, **kwargs):
+        state, metrics = learn(self, *args, **kwargs)
+        return state, {**metrics, "loss/extra": metrics["loss/total"]}
+
+    config = RunConfig(env="MiniGrid-Empty-5x5-v0", agent="dqn", total_steps=10_000)
+    traced_program(config)[2].close()  # as declared: traced
+    monkeypatch.setattr(DQN, "learn", learn_more)
+    with pytest.raises(ConfigError, match=r"^loss/extra: an iteration logs it but no field declares it"):
+        traced_program(config)

@@ -168,9 +168,10 @@ class HostLoop:
 
         return for_case
 
-    def trace(self, hook: Any = None) -> None:
+    def trace(self, hook: Any = None) -> tuple[str, ...]:
         """Evaluate one seed's init, acting, one updating iteration (measuring and resetting as the hook
-        can) and the evaluation policy on shapes alone (``jax.eval_shape``), without building an env."""
+        can) and the evaluation policy on shapes alone (``jax.eval_shape``), without building an env.
+        Returns the keys of the values an iteration logs."""
         agent, n = self.agent, self.num_envs
         key = jax.ShapeDtypeStruct((2,), jnp.uint32)
         state = jax.eval_shape(agent.init, key)
@@ -185,7 +186,7 @@ class HostLoop:
         case = (True, None if hook is None else hook.when(True, 0))
         batched = lambda x: jax.ShapeDtypeStruct((self.num_seeds,) + x.shape, x.dtype)  # noqa: E731
         args = jax.tree.map(batched, (state, [step] * agent.steps_per_iteration, obs, key))
-        jax.eval_shape(learn(case), *args, jnp.int32(0))
+        return tuple(jax.eval_shape(learn(case), *args, jnp.int32(0))[1])
 
     def _run(self, runner: Runner, start: int, iterations: int) -> tuple[Runner, IterationLog]:
         agent, envs = self.agent, self._train()

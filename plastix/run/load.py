@@ -15,11 +15,13 @@ import jax
 import jax.numpy as jnp
 
 from plastix.agents import AGENTS
+from plastix.fields import undeclared
 from plastix.plasticity.hook import make_hook
 from plastix.run.checkpoint import Checkpointer, ResumeError
 from plastix.run.config import ConfigError, RunConfig, agent_config, build_env, load_yaml, plan, to_dict
 from plastix.run.host_loop import HostLoop
 from plastix.run.loop import DeviceLoop, Runner, shard_seeds
+from plastix.run.row import run_fields
 
 
 def build(config: RunConfig) -> tuple[Any, Any]:
@@ -58,7 +60,10 @@ def traced_program(config: RunConfig) -> tuple[Any, Any, DeviceLoop | HostLoop, 
         env, agent = build(config)
         loop = make_loop(env, agent, config.seeds)
         hook = make_hook(agent, config.plasticity)
-        loop.trace(hook)
+        missing = undeclared(run_fields(agent, hook), loop.trace(hook))
+        if missing:
+            raise ValueError(f"{missing[0]}: an iteration logs it but no field declares it (declare it "
+                             f"beside the code that computes it, e.g. {type(agent).__name__}.fields)")
         return env, agent, loop, hook
     except ValueError as err:
         if loop is not None:

@@ -339,13 +339,15 @@ class DeviceLoop:
         compiled = self._background.submit(lambda: fn.lower(*like).compile())
         return lambda agent_state, keys: compiled.result()(agent_state, keys)
 
-    def trace(self, hook: Any = None) -> None:
+    def trace(self, hook: Any = None) -> tuple[str, ...]:
         """Evaluate one seed's init, one training iteration (every branch of it) and the evaluation
-        policy on shapes alone (``jax.eval_shape``): what fails to trace fails here, uncompiled."""
+        policy on shapes alone (``jax.eval_shape``): what fails to trace fails here, uncompiled. Returns
+        the keys of the values an iteration logs."""
         key = jax.ShapeDtypeStruct((2,), jnp.uint32)
         runner = jax.eval_shape(make_init(self.env, self.agent), key)
-        jax.eval_shape(make_iteration(self.env, self.agent, hook), runner, jnp.int32(0))
+        log = jax.eval_shape(make_iteration(self.env, self.agent, hook), runner, jnp.int32(0))[1]
         jax.eval_shape(lambda s, o, k: self.agent.act(s, o, k, False), runner.agent, runner.obs, key)
+        return tuple(log.values)
 
     def close(self) -> None:
         if self._background is not None:

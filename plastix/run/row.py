@@ -61,6 +61,11 @@ ROW_FIELDS = (
 )
 
 
+def run_fields(agent: Any, hook: Any = None) -> tuple[Field, ...]:
+    """Every field a run of ``agent`` logs, with the plasticity ``hook`` (None: none)."""
+    return ROW_FIELDS + agent.fields + (() if hook is None else hook.fields)
+
+
 def _per_episode(total: np.ndarray, count: np.ndarray) -> list[float | None]:
     return [float(t / c) if c else None for t, c in zip(total, count, strict=True)]
 

@@ -26,7 +26,7 @@ from plastix.run.load import eval_keys, evaluate_seeds, init_runners, traced_pro
 from plastix.run.lock import run_lock
 from plastix.run.logging import MetricsLog, ProgressBar
 from plastix.run.plots import activity_curves, learning_curve
-from plastix.run.row import ROW_FIELDS, chunk_row, first_nonfinite
+from plastix.run.row import chunk_row, first_nonfinite, run_fields
 
 
 class NonFiniteLossError(RuntimeError):
@@ -87,7 +87,7 @@ def _train(config: RunConfig, run_dir: Path, resuming: bool, say: Callable[[str]
     log = MetricsLog(run_dir, resume_chunk=start, resume_step=done_steps, wandb=config.wandb,
                      config=to_dict(config))
     chunk_fns: dict[int, Any] = {}
-    fields = ROW_FIELDS + agent.fields + (hook.fields if hook is not None else ())
+    fields = run_fields(agent, hook)
 
     def chunk_fn(iterations: int):
         if iterations not in chunk_fns:

@@ -214,3 +214,21 @@ def test_readme_minatar_ppo_table_is_the_committed_sweep_analysis():
     for cells in rows:
         game = cells[1].split("/")[1].split("-")[0]
         assert f"| {game} | {cells[2]} | {cells[4]} |" in readme, game
+
+
+def test_readme_minatar_dqn_table_is_the_committed_sweep_analysis():
+    """The MinAtar DQN rows are the committed `results/minatar_dqn/analysis/summary.md` (seeds, final
+    evaluation mean and interval) and the training return of each run's last logged chunk (its committed
+    metrics.jsonl, mean over seeds), for every run the analysis counts as finished."""
+    sweep = ROOT / "results" / "minatar_dqn"
+    summary = (sweep / "analysis" / "summary.md").read_text().splitlines()
+    readme = (ROOT / "README.md").read_text()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in summary if "env=MinAtar/" in line]
+    assert len(rows) >= 4
+    for cells in rows:
+        game = cells[1].split("/")[1].split("-")[0]
+        metrics = (sweep / "runs" / cells[0] / "metrics.jsonl").read_text().splitlines()
+        last = json.loads(metrics[-1])
+        assert last["step"] == 1_000_000
+        train = sum(last["episode_return"]) / len(last["episode_return"])
+        assert f"| {game} | {cells[2]} | {cells[4]} | {train:.1f} |" in readme, game

@@ -3,8 +3,9 @@ written to ``metrics.jsonl``.
 
 Whatever computes a logged value declares its field beside it (the agents' ``fields``, the experts'
 `plastix.nets.moe.MOE_FIELDS`, the plasticity hook's ``fields``, the loop's `plastix.run.row`); the run
-log reduces every value as its field says, refuses a value no field declares, and docs/metrics.md is
-checked against the declarations (``tests/test_fields.py``).
+log reduces every value as its field says, a value no field declares is refused when the run's program is
+traced (`plastix.run.load.traced_program`), and docs/metrics.md is checked against the declarations
+(``tests/test_fields.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ class Reduce(enum.Enum):
 
 @dataclass(frozen=True)
 class Field:
-    """One logged field. ``name`` may hold placeholders (``<layer>``, ``<task>``) that stand for any
-    non-empty part of a key."""
+    """One logged field. A ``<word>`` in ``name`` (``<layer>``, ``<task>``) matches any non-empty part of
+    a key, so one field names a metric of every layer or task."""
 
     name: str
     unit: str
@@ -47,21 +48,25 @@ class Field:
         return re.compile(".+".join(re.escape(p) for p in parts))
 
     def matches(self, key: str) -> bool:
-        """Whether ``key`` is this field (a placeholder filled in)."""
+        """Whether ``key`` is this field (each ``<word>`` standing for some part of it)."""
         return self._pattern.fullmatch(key) is not None
+
+
+def _find(fields: Iterable[Field], key: str) -> Field | None:
+    return next((f for f in fields if f.matches(key)), None)
 
 
 def undeclared(fields: Iterable[Field], keys: Iterable[str]) -> list[str]:
     """The ``keys`` none of ``fields`` declares."""
     fields = tuple(fields)
-    return [k for k in keys if not any(f.matches(k) for f in fields)]
+    return [k for k in keys if _find(fields, k) is None]
 
 
 def field_of(fields: Iterable[Field], key: str) -> Field:
     """The first of ``fields`` that ``key`` is; ``KeyError`` naming the key where none declares it."""
-    for field in fields:
-        if field.matches(key):
-            return field
+    field = _find(fields, key)
+    if field is not None:
+        return field
     raise KeyError(f"{key}: no declared field is logged under this name; declare it beside the code that "
                    f"computes it (see plastix.fields)")
 

@@ -17,8 +17,9 @@ Per agent, every number the best of interleaved rounds, every output read:
   seed (DQN: CleanRL's DQN-Atari update, Huber as Dopamine; PPO: one clipped-objective minibatch step).
 
 Goals: in-loop / straight-line <= 1.3x; plastix / PyTorch <= 1.5x. ``--seeds 2`` also reports the cost
-per seed of two seeds in the loop (on one CPU device a call per seed, `HostDispatch.per_seed`) against one,
-and of the bare update vmapped over two seeds' weights (grouped convolutions) against one.
+per seed of two seeds in the loop against one, both ways `HostDispatch` can run them (a call per seed,
+the default on one device, and one call vmapped over the seeds), and of the bare update vmapped over two
+seeds' weights against one (`plastix.nets.per_seed` keeps these from becoming grouped convolutions).
 
     python bench/conv_agents.py [--rounds 3] [--seeds 1] [--no-scanned] [--ppo-envs 4 --ppo-steps 16]
 """
@@ -124,7 +125,7 @@ def ms(seconds: float) -> float:
 def dqn_cases(timer: Timer, seeds: int, scanned: bool, cycles: int) -> dict:
     from plastix.agents.dqn import DQN, DQNConfig
     from plastix.nets.build import EncoderConfig, NetConfig
-    from plastix.run.loop import DeviceLoop
+    from plastix.run.loop import DeviceLoop, HostDispatch
 
     env = frames_env()
     net = NetConfig(encoder=EncoderConfig(kind="nature"), hidden=(512,), activation="relu")
@@ -144,6 +145,10 @@ def dqn_cases(timer: Timer, seeds: int, scanned: bool, cycles: int) -> dict:
         chunk = loop.chunk(timed, None, runner)
         info[f"compile_s_seeds{s}"] = time.perf_counter() - t
         timer.add(f"dqn in-loop seeds={s}", lambda c=chunk, r=runner: c(r, np.int32(warm)), cycles * s)
+    if seeds > 1:
+        vmapped = HostDispatch(env, agent, seeds, per_seed=False).chunk(timed)
+        timer.add(f"dqn in-loop seeds={seeds} vmapped", lambda: vmapped(runners[seeds], np.int32(warm)),
+                  cycles * seeds)
     runner = runners[1]
     if scanned:
         slow = DeviceLoop(env, agent, 1, dispatch=False).chunk(timed, None, runner)
@@ -223,7 +228,7 @@ def ppo_cases(timer: Timer, seeds: int, scanned: bool, envs: int, steps: int, mi
     import plastix.envs as E
     from plastix.agents.ppo import PPO, PPOConfig
     from plastix.nets.build import EncoderConfig, NetConfig
-    from plastix.run.loop import DeviceLoop, Runner, make_iteration
+    from plastix.run.loop import DeviceLoop, HostDispatch, Runner, make_iteration
 
     env = E.make("MiniGrid-DoorKey-5x5-v0", observation="rgb")
     net = NetConfig(encoder=EncoderConfig(kind="impala"))
@@ -239,6 +244,10 @@ def ppo_cases(timer: Timer, seeds: int, scanned: bool, envs: int, steps: int, mi
         chunk = loop.chunk(iterations, None, runner)
         info[f"compile_s_seeds{s}"] = time.perf_counter() - t
         timer.add(f"ppo in-loop seeds={s}", lambda c=chunk, r=runner: c(r, np.int32(0)), iterations * s)
+    if seeds > 1:
+        vmapped = HostDispatch(env, agent, seeds, per_seed=False).chunk(iterations)
+        timer.add(f"ppo in-loop seeds={seeds} vmapped", lambda: vmapped(runners[seeds], np.int32(0)),
+                  iterations * seeds)
     runner = runners[1]
     if scanned:
         unroll, agent.unroll = agent.unroll, False
@@ -387,6 +396,8 @@ def main() -> None:
         if args.seeds > 1:
             ratios[f"{a} per seed, {args.seeds} seeds / 1 seed"] = (
                 best[f"{a} in-loop seeds={args.seeds}"] / best[f"{a} in-loop seeds=1"])
+            ratios[f"{a} per seed, {args.seeds} seeds vmapped / 1 seed"] = (
+                best[f"{a} in-loop seeds={args.seeds} vmapped"] / best[f"{a} in-loop seeds=1"])
     if "dqn" in agents and args.seeds > 1:
         vmapped = best[f"dqn bare plastix vmap seeds={args.seeds}"]
         ratios[f"dqn bare per seed, vmap {args.seeds} / 1"] = vmapped / best["dqn bare plastix"]

@@ -172,6 +172,9 @@ def _bench_figures() -> list[str]:
         "cycle", "learn call, update", "learn call, no update", "act", "replay sample", "dqn bare plastix",
         "dqn bare pytorch")) + " |")
     figures.append(f"at {sps:.1f} agent steps/s")
+    conv = _bench("conv_agents")
+    figures += [f"| {k} | {v:.1f} |" for k, v in conv["ms"].items()]
+    figures += [f"| {k} | {v:.2f}x |" for k, v in conv["ratios"].items()]
     mw = _bench("metaworld_throughput")["rows"]
     raw = mw["MT10 gymnasium vector env, sync"]["steps_per_s"]
     figures += _rows(mw, lambda x: x / raw, (

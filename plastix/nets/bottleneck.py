@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from plastix.nets.per_seed import Conv
+
 BOTTLENECKS = ("flatten", "gap", "perconv", "perfeat", "persamp", "perpatch", "perpatch_avg", "shuffled")
 TOKENIZERS = BOTTLENECKS[2:]
 AGGREGATIONS = ("flatten", "sum", "mean")
@@ -61,7 +63,7 @@ class Tokenizer(nn.Module):
             raise ValueError(f"bottleneck.patch: {self.patch} exceeds the feature map ({h}x{w})")
         flat_in = x.reshape((-1, h, w, d))
         if self.kind == "perpatch":
-            y = nn.Conv(self.embed, (self.patch, self.patch), (self.patch, self.patch), padding="VALID",
+            y = Conv(self.embed, (self.patch, self.patch), (self.patch, self.patch), padding="VALID",
                         name="patch_embed")(flat_in)
         else:
             y = nn.avg_pool(flat_in, (self.patch, self.patch), (self.patch, self.patch), padding="VALID")

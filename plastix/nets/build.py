@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from plastix.nets.bottleneck import AGGREGATIONS, BOTTLENECKS, Bottleneck, aggregate
 from plastix.nets.heads import POLICY_SCALE, C51Head, CategoricalHead, QHead, TanhGaussianHead, ValueHead
 from plastix.nets.moe import AUX_LOSSES, MOE_KINDS
+from plastix.nets.per_seed import Dense
 from plastix.nets.torsos import ACTIVATIONS, MLP, PADDINGS, ImpalaCNN, MinAtarCNN, NatureCNN, ResidualMLP
 
 ENCODERS = ("none", "nature", "impala", "minatar")
@@ -326,7 +327,7 @@ class SACCritic(nn.Module):
         self.encoder = Encoder(self.cfg)
         self.stacks = [DenseStack(self.cfg, 0, self.cfg.moe.kind != "none", name=f"q{i}")
                        for i in range(self.num_qs)]
-        self.outs = [nn.Dense(1, name=f"q{i}_out") for i in range(self.num_qs)]
+        self.outs = [Dense(1, name=f"q{i}_out") for i in range(self.num_qs)]
 
     def encode(self, obs: jax.Array) -> jax.Array:
         """Encoder features as a vector (what the actor reads, stop-gradient, with a shared encoder)."""

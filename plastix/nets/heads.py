@@ -7,6 +7,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from plastix.nets.per_seed import Dense
+
 
 class NoisyDense(nn.Module):
     """Dense layer with factorised Gaussian parameter noise (Fortunato et al. 2018): ``w = mu + sigma *
@@ -38,7 +40,7 @@ class NoisyDense(nn.Module):
 def _dense(features: int, noisy: bool, scale: float, name: str, deterministic: bool = False) -> nn.Module:
     if noisy:
         return NoisyDense(features, deterministic=deterministic, name=name)
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros,
+    return Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros,
                     name=name)
 
 
@@ -122,8 +124,8 @@ class TanhGaussianHead(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        mean = nn.Dense(self.action_dim, name="mean")(x)
-        log_std = jnp.clip(nn.Dense(self.action_dim, name="log_std")(x), self.log_std_min, self.log_std_max)
+        mean = Dense(self.action_dim, name="mean")(x)
+        log_std = jnp.clip(Dense(self.action_dim, name="log_std")(x), self.log_std_min, self.log_std_max)
         return mean, log_std
 
 

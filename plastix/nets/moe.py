@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from plastix.fields import Field
 from plastix.nets.neurons import ACTIVATIONS, PERTURBATIONS, TAPS, expose
+from plastix.nets.per_seed import Dense
 from plastix.nets.torsos import activation_fn
 
 MOE_STATS = "moe"
@@ -48,6 +49,7 @@ class Expert(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation_fn(self.activation)
+        # flax's Dense, not per_seed's: the experts' stacking axis stays one batched product
         for i, width in enumerate(self.hidden):
             x = nn.Dense(width, kernel_init=nn.initializers.xavier_uniform(), name=f"dense_{i}")(x)
             x = expose(self, f"dense_{i}", x, act)
@@ -147,7 +149,7 @@ class _Router(nn.Module):
         for name in self.aux:
             if name not in AUX_LOSSES:
                 raise ValueError(f"moe.aux: {name!r} is not one of {', '.join(AUX_LOSSES)}")
-        probs = jax.nn.softmax(nn.Dense(self.experts, use_bias=False, name="router")(x), -1)
+        probs = jax.nn.softmax(Dense(self.experts, use_bias=False, name="router")(x), -1)
         n = self.experts
         losses = {
             # sharp routing: mean entropy of each token's router distribution

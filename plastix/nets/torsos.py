@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from plastix.nets.neurons import expose
+from plastix.nets.per_seed import Conv, Dense
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -45,7 +46,7 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         act = activation_fn(self.activation)
         for i, width in enumerate(self.hidden):
-            x = nn.Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)), name=f"dense_{i}")(x)
+            x = Dense(width, kernel_init=nn.initializers.orthogonal(np.sqrt(2)), name=f"dense_{i}")(x)
             if self.layer_norm:
                 x = nn.LayerNorm(name=f"norm_{i}")(x)
             x = expose(self, f"dense_{i}", x, act)
@@ -67,9 +68,9 @@ class ResidualBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         y = nn.LayerNorm(name="norm")(x)
-        y = nn.Dense(self.width * self.expansion, kernel_init=nn.initializers.he_normal(), name="dense_0")(y)
+        y = Dense(self.width * self.expansion, kernel_init=nn.initializers.he_normal(), name="dense_0")(y)
         y = expose(self, "dense_0", y, activation_fn(self.activation))
-        return x + nn.Dense(self.width, kernel_init=nn.initializers.he_normal(), name="dense_1")(y)
+        return x + Dense(self.width, kernel_init=nn.initializers.he_normal(), name="dense_1")(y)
 
 
 class ResidualMLP(nn.Module):
@@ -82,7 +83,7 @@ class ResidualMLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(1.0), name="embed")(x)
+        x = Dense(self.width, kernel_init=nn.initializers.orthogonal(1.0), name="embed")(x)
         for i in range(self.blocks):
             x = ResidualBlock(self.width, self.expansion, self.activation, name=f"block_{i}")(x)
         return nn.LayerNorm(name="norm")(x)
@@ -107,7 +108,7 @@ class NatureCNN(nn.Module):
         x = _scaled_pixels(x)
         act = activation_fn(self.activation)
         for i, (features, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
-            x = nn.Conv(features, (kernel, kernel), (stride, stride), padding=self.padding,
+            x = Conv(features, (kernel, kernel), (stride, stride), padding=self.padding,
                         kernel_init=nn.initializers.xavier_uniform(), name=f"conv_{i}")(x)
             x = expose(self, f"conv_{i}", x, act)
         return x
@@ -123,7 +124,7 @@ class MinAtarCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.Conv(16 * self.scale, (3, 3), (1, 1), padding=self.padding,
+        x = Conv(16 * self.scale, (3, 3), (1, 1), padding=self.padding,
                     kernel_init=nn.initializers.xavier_uniform(), name="conv_0")(x.astype(jnp.float32))
         return expose(self, "conv_0", x, activation_fn(self.activation))
 
@@ -135,9 +136,9 @@ class ImpalaResidual(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv_0")(nn.relu(x))
+        y = Conv(self.channels, (3, 3), padding="SAME", name="conv_0")(nn.relu(x))
         y = expose(self, "conv_0", y, nn.relu)
-        return x + nn.Conv(self.channels, (3, 3), padding="SAME", name="conv_1")(y)
+        return x + Conv(self.channels, (3, 3), padding="SAME", name="conv_1")(y)
 
 
 class ImpalaStack(nn.Module):
@@ -147,7 +148,7 @@ class ImpalaStack(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = nn.Conv(self.channels, (3, 3), padding="SAME", name="conv")(x)
+        x = Conv(self.channels, (3, 3), padding="SAME", name="conv")(x)
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
         for i in range(2):
             x = ImpalaResidual(self.channels, name=f"res_{i}")(x)

@@ -28,7 +28,7 @@ NO = -1  # "no neuron" / "no parameter entry"
 
 
 def _sub_jaxpr(eqn):
-    for key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+    for key in ("jaxpr", "call_jaxpr", "fun_jaxpr", "call"):
         j = eqn.params.get(key)
         if j is not None:
             return j.jaxpr if hasattr(j, "jaxpr") else j

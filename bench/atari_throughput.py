@@ -2,16 +2,18 @@
 (b) plastix DQN on the host loop (Nature CNN -> 512, batch 32, an update every 4 agent steps, frames
 stored once); (c) Dopamine's own JAX DQN agent (`dopamine-rl` 4.1.2, same network and settings) driven
 on the same env; (d) plastix CALE SAC (Dopamine's CALE settings: shared Nature CNN, 512-unit heads,
-batch 32, an update every 4 agent steps). Goals: (b) >= 60% of (a), (b) >= 2x (c). For (b) also where
-an update cycle (4 agent steps) goes (`dqn_profile`), against the bare update and CleanRL's PyTorch
-update of the same network on the same batch: goal cycle <= 1.5x the bare update.
+batch 32, an update every 4 agent steps); (e) plastix DER (`der_atari100k`: C51, dueling, double Q,
+NoisyNet, prioritised replay, an update every agent step). Goals: (b) >= 60% of (a), (b) >= 2x (c). For
+(b) and (e) also where an update cycle (the steps between two updates) goes (`dqn_profile`), against
+the bare update (and for (b) CleanRL's PyTorch update of the same network on the same batch): goal
+cycle <= 1.5x the bare update.
 
 Timing starts after learning has started and every update is compiled. Every row reads the whole of
 each observation, reward and done it produces. Dopamine's stack (TensorFlow) cannot share plastix's
 environment (its tensorflow-probability breaks on jax 0.10 beside sbx's tfp-nightly), so (c) runs in
 `.venv-dopamine` (``make bench-atari`` creates it) as a subprocess of this script.
 
-    python bench/atari_throughput.py [--steps 2000] [--dopamine-steps 2000]
+    python bench/atari_throughput.py [--steps 2000] [--dopamine-steps 2000] [--der-steps 400]
 """
 
 from __future__ import annotations
@@ -69,22 +71,23 @@ def plastix_agent(recipe: str, env_id: str, steps: int) -> dict:
     runner, out = loop.chunk(steps)(runner, WARMUP + 100)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
     updates = int(np.asarray(out.updated).sum())
-    assert updates >= steps // 4 - 1, updates
+    period = data[section].get("update_period", 4)
+    assert updates >= steps // period - 1, updates
     row = {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
            "updates": updates}
     if section == "dqn":
-        row["profile_ms"] = dqn_profile(loop, agent, runner, rounds=8)
-        row["profile_ms"]["cycle"] = 4e3 * seconds / steps
+        row["profile_ms"] = dqn_profile(loop, agent, runner, rounds=8, pytorch=recipe == "dqn_atari")
+        row["profile_ms"]["cycle"] = period * 1e3 * seconds / steps
     loop.close()
     return row
 
 
-def dqn_profile(loop, agent, runner, rounds: int) -> dict[str, float]:
-    """Where a DQN update cycle (4 agent steps, one update) goes, each part timed alone on the trained
-    loop's own state, best of ``rounds`` interleaved, every output read: the host loop's jitted call
-    without an update (store the step, act) and with one, acting alone, the replay's sample, the bare
-    update (`conv_agents.dqn_bare`: the jitted gradient step on a sampled batch, no replay) and CleanRL's
-    PyTorch update of the same network on the same batch (``channels_last``)."""
+def dqn_profile(loop, agent, runner, rounds: int, pytorch: bool) -> dict[str, float]:
+    """Where a DQN update cycle (the agent steps between updates) goes, each part timed alone on the
+    trained loop's own state, best of ``rounds`` interleaved, every output read: the host loop's jitted
+    call without an update (store the step, act) and with one, acting alone, the replay's sample, the
+    bare update (`conv_agents.dqn_bare`: the jitted gradient step on a sampled batch, no replay) and, with
+    ``pytorch``, CleanRL's PyTorch update of the same (plain DQN) network on the same batch."""
     import jax.numpy as jnp
     from conv_agents import Timer, dqn_bare
 
@@ -115,7 +118,7 @@ def dqn_profile(loop, agent, runner, rounds: int) -> dict[str, float]:
     one = jax.tree.map(lambda x: x[0], held["state"])  # one seed's, new buffers: no call donates them
     sample = jax.jit(lambda replay, k: agent.replay.sample(replay, k, 32, 1.0)[0])
     timer.add("replay sample", lambda: sample(one.replay, jax.random.PRNGKey(3)))
-    dqn_bare(timer, agent, one, sample(one.replay, jax.random.PRNGKey(2)), seeds=1)
+    dqn_bare(timer, agent, one, sample(one.replay, jax.random.PRNGKey(2)), seeds=1, pytorch=pytorch)
     timer.rounds(rounds)
     return {name: seconds * 1e3 for name, seconds in timer.best.items()}
 
@@ -135,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2_000)
     parser.add_argument("--dopamine-steps", type=int, default=2_000)
+    parser.add_argument("--der-steps", type=int, default=400)
     args = parser.parse_args()
     rows = {"(a) AtariVectorEnv (random actions)": env_rate(20_000),
             "(b) plastix DQN": plastix_agent("dqn_atari", f"ALE/{GAME}-v5", args.steps)}
@@ -142,6 +146,7 @@ def main() -> None:
     if dopamine is not None:
         rows["(c) Dopamine JAX DQN"] = dopamine
     rows["(d) plastix CALE SAC"] = plastix_agent("cale_sac", f"CALE/{GAME}-v5", args.steps)
+    rows["(e) plastix DER"] = plastix_agent("der_atari100k", f"ALE/{GAME}-v5", args.der_steps)
     dqn = rows["(b) plastix DQN"]["steps_per_s"]
     print(f"{GAME}, 1 env, Nature CNN, batch 32, an update every 4 agent steps "
           f"({platform.machine()}, {jax.devices()[0].platform}, {jax.device_count()} device(s))")
@@ -156,6 +161,9 @@ def main() -> None:
     print("plastix DQN, ms: " + "; ".join(f"{k} {v:.1f}" for k, v in profile.items()))
     ratios["dqn_cycle_over_bare_update"] = profile["cycle"] / profile["dqn bare plastix"]
     ratios["dqn_bare_plastix_over_pytorch"] = profile["dqn bare plastix"] / profile["dqn bare pytorch"]
+    der = rows["(e) plastix DER"]["profile_ms"]
+    print("plastix DER, ms: " + "; ".join(f"{k} {v:.1f}" for k, v in der.items()))
+    ratios["der_cycle_over_bare_update"] = der["cycle"] / der["dqn bare plastix"]
     print("; ".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "atari_throughput.json"

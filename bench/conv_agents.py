@@ -161,9 +161,9 @@ def dqn_cases(timer: Timer, seeds: int, scanned: bool, cycles: int) -> dict:
     return info
 
 
-def dqn_bare(timer: Timer, agent: Any, state: Any, batch: dict, seeds: int) -> dict:
-    """One Huber / Adam step on ``batch`` in plastix (jitted, one seed; and vmapped over ``seeds``) and in
-    PyTorch (CleanRL's update on the same network)."""
+def dqn_bare(timer: Timer, agent: Any, state: Any, batch: dict, seeds: int, pytorch: bool = True) -> dict:
+    """One gradient step of ``agent``'s loss on ``batch`` in plastix (jitted, one seed; and vmapped over
+    ``seeds``) and, with ``pytorch``, CleanRL's Huber / Adam update of the same plain DQN network."""
     import optax
 
     grad = jax.grad(agent.loss, has_aux=True)
@@ -180,6 +180,8 @@ def dqn_bare(timer: Timer, agent: Any, state: Any, batch: dict, seeds: int) -> d
                                                                 state.target_params))
         many = jax.jit(jax.vmap(step))
         timer.add(f"dqn bare plastix vmap seeds={seeds}", lambda: many(*stack), seeds)
+    if not pytorch:
+        return {"batch": 32}
     obs, next_obs = np.array(batch["obs"]), np.array(batch["next_obs"])  # writable copies for torch
     torch_dqn(timer, obs, next_obs, np.asarray(batch["action"]), np.asarray(batch["return"]),
               np.asarray(batch["discount"]), agent.num_actions)

@@ -171,6 +171,13 @@ def _bench_figures() -> list[str]:
     figures.append("| " + " | ".join(f"{profile[k]:.1f}" for k in (
         "cycle", "learn call, update", "learn call, no update", "act", "replay sample", "dqn bare plastix",
         "dqn bare pytorch")) + " |")
+    der = _bench("atari_throughput")["rows"]["(e) plastix DER"]
+    figures += _rows({"(e) plastix DER": der}, lambda x: sps / x, (("(e) plastix DER", "(e) plastix DER",
+                                                                   "{:.1f} | {:.2f} |"),))
+    figures.append("| " + " | ".join(f"{der['profile_ms'][k]:.1f}" for k in (
+        "cycle", "learn call, update", "learn call, no update", "act", "replay sample", "dqn bare plastix"))
+        + " | n/a |")
+    figures.append(f"100,000 / {der['steps_per_s']:.1f} s")
     figures.append(f"at {sps:.1f} agent steps/s")
     conv = _bench("conv_agents")
     figures += [f"| {k} | {v:.1f} |" for k, v in conv["ms"].items()]

@@ -15,6 +15,7 @@ import numpy as np
 
 from plastix.nets.neurons import expose
 from plastix.nets.per_seed import Conv, Dense
+from plastix.nets.pooling import max_pool
 
 ACTIVATIONS = {
     "tanh": jnp.tanh,
@@ -149,7 +150,7 @@ class ImpalaStack(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = Conv(self.channels, (3, 3), padding="SAME", name="conv")(x)
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+        x = max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
         for i in range(2):
             x = ImpalaResidual(self.channels, name=f"res_{i}")(x)
         return x

@@ -125,6 +125,11 @@ class _Tracer:
             idx = tuple(slice(s, e, st) for s, e, st in zip(
                 prm["start_indices"], prm["limit_indices"], prm["strides"] or [1] * m.ndim, strict=True))
             return m[idx]
+        if name == "pad":  # edges only (as max pooling pads): padded positions carry no neuron
+            config = prm["padding_config"]
+            if all(lo >= 0 and hi >= 0 and not interior for lo, hi, interior in config):
+                return np.pad(m, [(lo, hi) for lo, hi, _ in config], constant_values=NO)
+            return None
         if name.startswith("reduce_window"):
             per_channel = _consistent(m, tuple(range(m.ndim - 1)))
             return np.broadcast_to(per_channel, shape).copy() if (per_channel >= 0).any() else None

@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from plastix.nets.per_seed import Dense
+from plastix.nets.per_seed import Dense, seed_dot
 
 
 class NoisyDense(nn.Module):
@@ -29,12 +29,13 @@ class NoisyDense(nn.Module):
         mu_b = self.param("bias", uniform, (self.features,))
         sigma_w = self.param("sigma_kernel", const(self.sigma0 * bound), (fan_in, self.features))
         sigma_b = self.param("sigma_bias", const(self.sigma0 * bound), (self.features,))
+        matmul = lambda a, w: seed_dot(a, w, (((a.ndim - 1,), (0,)), ((), ())))  # noqa: E731
         if self.deterministic:
-            return x @ mu_w + mu_b
+            return matmul(x, mu_w) + mu_b
         k_in, k_out = jax.random.split(self.make_rng("noise"))
         f = lambda e: jnp.sign(e) * jnp.sqrt(jnp.abs(e))  # noqa: E731
         e_in, e_out = f(jax.random.normal(k_in, (fan_in,))), f(jax.random.normal(k_out, (self.features,)))
-        return x @ (mu_w + sigma_w * jnp.outer(e_in, e_out)) + mu_b + sigma_b * e_out
+        return matmul(x, mu_w + sigma_w * jnp.outer(e_in, e_out)) + mu_b + sigma_b * e_out
 
 
 def _dense(features: int, noisy: bool, scale: float, name: str, deterministic: bool = False) -> nn.Module:

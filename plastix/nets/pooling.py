@@ -1,11 +1,11 @@
 """Max pooling with a gradient XLA:CPU runs fast.
 
 ``flax.linen.max_pool`` differentiates through ``select_and_scatter``, which XLA:CPU runs as a slow
-scalar loop: the gradient of Impala's 3x3 / stride-2 pool over 32 frames of 56x56x16 took 34 ms, the
-same gradient written with strided slices 3.7 ms (measured here, 2026-12-08). `max_pool` takes the
-maximum over the window's strided slices and, in its backward pass, gives each output's gradient to
-the first maximal element of its window in row-major order, as ``select_and_scatter`` does, so values
-and gradients are ``nn.max_pool``'s, ties included.
+scalar loop: with it, the Impala encoders' forward and backward passes took 2-2.6x as long
+(`bench/nets_cost.py`, README). `max_pool` takes the maximum over the window's strided slices and, in
+its backward pass, gives each output's gradient to the first maximal element of its window in
+row-major order, as ``select_and_scatter`` does, so values and gradients are ``nn.max_pool``'s, ties
+included (summed in another order where windows overlap: float rounding).
 """
 
 from __future__ import annotations
@@ -18,20 +18,11 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def _same_pads(size: int, window: int, stride: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + window - size, 0)
-    return total // 2, total - total // 2
-
-
 def _geometry(shape: tuple[int, ...], window: tuple[int, int], strides: tuple[int, int], padding: str):
     """Padding ``((lo, hi), (lo, hi))`` of the two spatial axes and the output's spatial size."""
-    if padding == "SAME":
-        pads = tuple(_same_pads(shape[a], window[i], strides[i]) for i, a in enumerate((-3, -2)))
-    elif padding == "VALID":
-        pads = ((0, 0), (0, 0))
-    else:
+    if padding not in ("SAME", "VALID"):
         raise ValueError(f"padding: {padding!r} is not one of SAME, VALID")
+    pads = tuple(lax.padtype_to_pads(shape[-3:-1], window, strides, padding))
     out = tuple((shape[a] + sum(pads[i]) - window[i]) // strides[i] + 1 for i, a in enumerate((-3, -2)))
     return pads, out
 

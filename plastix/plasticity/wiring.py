@@ -43,6 +43,19 @@ def _consistent(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return np.where(lo == hi, lo, NO)
 
 
+def _fit(m: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """An element-wise operand's map in the output's ``shape``; None for a scalar or one that does not
+    broadcast."""
+    if m.shape == shape:
+        return m
+    if m.size == 1:
+        return None
+    try:
+        return np.broadcast_to(m, shape).copy()
+    except ValueError:
+        return None
+
+
 def _move(x: np.ndarray, front: tuple[int, ...]) -> np.ndarray:
     """``x`` with ``front`` axes first (in that order), the others after in their order."""
     rest = [a for a in range(x.ndim) if a not in front]
@@ -136,15 +149,15 @@ class _Tracer:
         if name in ("dynamic_slice", "gather", "scatter", "scatter-add", "dynamic_update_slice", "sort",
                     "top_k", "cumsum"):
             return None
-        # element-wise (with scalar / same-shape operands): the map carries over
-        if m.shape == shape:
-            return m
-        if m.size == 1:
+        # element-wise (with scalar / same-shape operands): the first operand's map carries over, its
+        # gaps filled from the others' (a max over a padded window's slices: the edge slice is NO there)
+        fitted = [f for f in (_fit(m, shape) for _, m in present) if f is not None]
+        if not fitted:
             return None
-        try:
-            return np.broadcast_to(m, shape).copy()
-        except ValueError:
-            return None
+        merged = fitted[0].copy()
+        for other in fitted[1:]:
+            merged = np.where(merged == NO, other, merged)
+        return merged
 
     def _dot(self, prm, ins_t, ins_p, shape):
         (lc, rc), (lb, rb) = prm["dimension_numbers"]

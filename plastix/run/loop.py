@@ -161,7 +161,7 @@ class HostDispatch:
     ``per_seed`` (the default on one device): a call per seed of the unbatched iteration, so a seed's run
     is the same as alone; measured faster than one vmapped call for DQN (`bench/conv_agents.py`: 1.1x
     one seed's cost per seed against 1.5x), level for PPO. Otherwise one call vmapped over seeds (sharded
-    when several devices share them; `plastix.nets.per_seed` keeps its networks' operations per seed).
+    when several devices share them; `plastix.nets.per_seed` keeps its convolutions seed by seed).
     The runner is split (or copied) once per chunk, then donated call to call (the replay updated in
     place), so the chunk's input stays intact. Compiled iterations serve every chunk length."""
 

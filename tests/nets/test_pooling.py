@@ -27,3 +27,13 @@ def test_values_and_gradients_are_flax_s(shape, window, strides, padding):
 def test_unknown_padding_is_refused():
     with pytest.raises(ValueError, match="padding"):
         max_pool(jnp.zeros((1, 4, 4, 1)), (2, 2), (2, 2), "FULL")
+
+
+def test_vmapped_and_leading_axes_are_flax_s():
+    x = jax.random.randint(jax.random.PRNGKey(3), (2, 3, 7, 7, 4), 0, 3).astype(jnp.float32)
+    ours = lambda x: max_pool(x, (3, 3), (2, 2), "SAME")  # noqa: E731
+    theirs = lambda x: nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")  # noqa: E731
+    loss = lambda pool: lambda x: (pool(x) ** 2).sum()  # noqa: E731
+    np.testing.assert_array_equal(ours(x), jax.vmap(theirs)(x))  # two leading axes at once
+    np.testing.assert_allclose(jax.vmap(jax.grad(loss(ours)))(x), jax.vmap(jax.grad(loss(theirs)))(x),
+                               rtol=1e-6, atol=1e-6)

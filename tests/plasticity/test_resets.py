@@ -1,6 +1,7 @@
 """ReDo / ReGraMa resets touch exactly the targeted rows, columns and optimiser moments, and leave the
 network's output unchanged right after the reset."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +9,9 @@ import optax
 import pytest
 
 from plastix.nets.build import ActorCritic, EncoderConfig, MoEConfig, NetConfig
+from plastix.nets.neurons import expose
+from plastix.nets.per_seed import Conv
+from plastix.nets.pooling import max_pool
 from plastix.plasticity.resets import inactive, plan, reset_layers, reset_neurons, shrink_and_perturb
 from tests.plasticity.test_probe_metrics import Tiny, X, _loss, _params
 
@@ -128,3 +132,24 @@ def test_max_reset_fraction_keeps_the_lowest_scores():
     capped = inactive(layers, "redo", tau=0.1, max_fraction=0.25)["l"]  # 2 of 8 neurons at most
     assert np.array_equal(np.flatnonzero(capped), [0, 5])  # the two exactly-zero units, lowest first
     assert inactive(layers, "redo", tau=0.1, max_fraction=0.1)["l"].sum() == 0  # 0.8 neurons: none
+
+
+
+@pytest.mark.parametrize("size", [20, 21])  # 21: SAME pooling pads the top and left edges too
+@pytest.mark.parametrize("pool", [lambda h: max_pool(h, (3, 3), (2, 2), "SAME"),
+                                  lambda h: nn.max_pool(h, (3, 3), strides=(2, 2), padding="SAME")],
+                         ids=["plastix", "flax"])
+def test_outgoing_weights_found_through_max_pooling(size, pool):
+    """A neuron layer read through a 3x3 / stride-2 max pool by a convolution: every entry of that
+    convolution's kernel belongs to the neuron (channel) it reads."""
+
+    class PoolNet(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = expose(self, "conv_0", Conv(4, (3, 3), name="conv_0")(x), nn.relu)
+            return Conv(5, (3, 3), name="conv_1")(pool(h)).sum(-1)
+
+    x, network = jnp.ones((1, size, size, 2)), PoolNet()
+    params = network.init(jax.random.PRNGKey(0), x)["params"]
+    owners = plan(network, params, x).outgoing["conv_0"][("conv_1", "kernel")]
+    np.testing.assert_array_equal(owners, np.broadcast_to(np.arange(4)[:, None], (3, 3, 4, 5)))

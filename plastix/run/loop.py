@@ -159,11 +159,11 @@ class HostDispatch:
     (Runner[seeds], IterationLog[seeds, iterations])`` as `make_chunk`, from the same `make_iteration`.
 
     ``per_seed`` (the default on one device): a call per seed of the unbatched iteration, so a seed's run
-    is the same as alone; measured faster than one vmapped call for DQN (`bench/conv_agents.py`: 1.1x
-    one seed's cost per seed against 1.5x), level for PPO. Otherwise one call vmapped over seeds (sharded
-    when several devices share them; `plastix.nets.per_seed` keeps its convolutions seed by seed).
-    The runner is split (or copied) once per chunk, then donated call to call (the replay updated in
-    place), so the chunk's input stays intact. Compiled iterations serve every chunk length."""
+    is the same as alone; as fast as one vmapped call for the CNN agents (`bench/conv_agents.py`).
+    Otherwise one call vmapped over seeds (sharded when several devices share them; `plastix.nets.per_seed`
+    keeps its convolutions seed by seed). The runner is split (or copied) once per chunk, then donated
+    call to call (the replay updated in place), so the chunk's input stays intact. Compiled iterations
+    serve every chunk length."""
 
     def __init__(self, env: Any, agent: Any, num_seeds: int, hook: Any = None, per_seed: bool | None = None):
         self.env, self.agent, self.num_seeds, self.hook = env, agent, num_seeds, hook

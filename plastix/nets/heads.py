@@ -24,7 +24,9 @@ class NoisyDense(nn.Module):
         fan_in = x.shape[-1]
         bound = 1.0 / jnp.sqrt(fan_in)
         uniform = lambda key, shape: jax.random.uniform(key, shape, minval=-bound, maxval=bound)  # noqa: E731
-        const = lambda value: lambda key, shape: jnp.full(shape, value)  # noqa: E731
+        # float32 as every parameter: a weakly typed one turns strong after the first update, and every
+        # jitted call of the agent would compile twice
+        const = lambda value: lambda key, shape: jnp.full(shape, value, jnp.float32)  # noqa: E731
         mu_w = self.param("kernel", uniform, (fan_in, self.features))
         mu_b = self.param("bias", uniform, (self.features,))
         sigma_w = self.param("sigma_kernel", const(self.sigma0 * bound), (fan_in, self.features))

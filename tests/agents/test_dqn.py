@@ -91,6 +91,8 @@ def test_noisy_net_draws_noise_when_training_and_none_in_evaluation():
     a = agent.q_values(state.params, obs, jax.random.PRNGKey(1), deterministic=True)
     b = agent.q_values(state.params, obs, jax.random.PRNGKey(2), deterministic=True)
     np.testing.assert_array_equal(a, b)
+    # no weakly typed parameter: it would turn strong after the first update and recompile every call
+    assert not [x for x in jax.tree.leaves(state) if getattr(x, "weak_type", False)]
 
 
 def test_schedule_counts_updates():

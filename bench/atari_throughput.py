@@ -71,7 +71,7 @@ def plastix_agent(recipe: str, env_id: str, steps: int) -> dict:
     runner, out = loop.chunk(steps)(runner, WARMUP + 100)  # metrics come back as host arrays
     seconds = time.perf_counter() - t
     updates = int(np.asarray(out.updated).sum())
-    period = data[section].get("update_period", 4)
+    period = getattr(agent, "update_period", None) or agent.config.update_period  # SAC's follows from utd
     assert updates >= steps // period - 1, updates
     row = {"compile_s": compile_s, "seconds": seconds, "steps": steps, "steps_per_s": steps / seconds,
            "updates": updates}

@@ -166,18 +166,15 @@ def _bench_figures() -> list[str]:
         ("(a) AtariVectorEnv (random actions)", "(a) AtariVectorEnv, random actions", "{:,.0f} | {:.3f} |"),
         ("(b) plastix DQN", "(b) plastix DQN", "{:.1f} | {:.2f} |"),
         ("(c) Dopamine JAX DQN", "(c) Dopamine JAX DQN", "{:.1f} | **{:.2f}x**"),
-        ("(d) plastix CALE SAC", "(d) plastix CALE SAC", "{:.1f} | {:.2f} |")))
-    profile = _bench("atari_throughput")["rows"]["(b) plastix DQN"]["profile_ms"]
-    figures.append("| " + " | ".join(f"{profile[k]:.1f}" for k in (
-        "cycle", "learn call, update", "learn call, no update", "act", "replay sample", "dqn bare plastix",
-        "dqn bare pytorch")) + " |")
-    der = _bench("atari_throughput")["rows"]["(e) plastix DER"]
-    figures += _rows({"(e) plastix DER": der}, lambda x: sps / x, (("(e) plastix DER", "(e) plastix DER",
-                                                                   "{:.1f} | {:.2f} |"),))
-    figures.append("| " + " | ".join(f"{der['profile_ms'][k]:.1f}" for k in (
-        "cycle", "learn call, update", "learn call, no update", "act", "replay sample", "dqn bare plastix"))
-        + " | n/a |")
-    figures.append(f"100,000 / {der['steps_per_s']:.1f} s")
+        ("(d) plastix CALE SAC", "(d) plastix CALE SAC", "{:.1f} | {:.2f} |"),
+        ("(e) plastix DER", "(e) plastix DER", "{:.1f} | {:.2f} |")))
+    parts = ("cycle", "learn call, update", "learn call, no update", "act", "replay sample",
+             "dqn bare plastix")
+    for agent, pytorch in (("(b) plastix DQN", "dqn bare pytorch"), ("(e) plastix DER", None)):
+        profile = atari[agent]["profile_ms"]
+        figures.append("| " + " | ".join(f"{profile[k]:.1f}" for k in parts) + " | "
+                       + (f"{profile[pytorch]:.1f}" if pytorch else "n/a") + " |")
+    figures.append(f"100,000 / {atari['(e) plastix DER']['steps_per_s']:.1f} s")
     figures.append(f"at {sps:.1f} agent steps/s")
     conv = _bench("conv_agents")
     figures += [f"| {k} | {v:.1f} |" for k, v in conv["ms"].items()]

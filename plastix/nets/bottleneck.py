@@ -64,7 +64,7 @@ class Tokenizer(nn.Module):
         flat_in = x.reshape((-1, h, w, d))
         if self.kind == "perpatch":
             y = Conv(self.embed, (self.patch, self.patch), (self.patch, self.patch), padding="VALID",
-                        name="patch_embed")(flat_in)
+                     name="patch_embed")(flat_in)
         else:
             y = nn.avg_pool(flat_in, (self.patch, self.patch), (self.patch, self.patch), padding="VALID")
         return y.reshape(lead + (y.shape[1] * y.shape[2], y.shape[3]))

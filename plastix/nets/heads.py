@@ -44,7 +44,7 @@ def _dense(features: int, noisy: bool, scale: float, name: str, deterministic: b
     if noisy:
         return NoisyDense(features, deterministic=deterministic, name=name)
     return Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros,
-                    name=name)
+                 name=name)
 
 
 POLICY_SCALE = 0.01

@@ -110,7 +110,7 @@ class NatureCNN(nn.Module):
         act = activation_fn(self.activation)
         for i, (features, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
             x = Conv(features, (kernel, kernel), (stride, stride), padding=self.padding,
-                        kernel_init=nn.initializers.xavier_uniform(), name=f"conv_{i}")(x)
+                     kernel_init=nn.initializers.xavier_uniform(), name=f"conv_{i}")(x)
             x = expose(self, f"conv_{i}", x, act)
         return x
 
@@ -126,7 +126,7 @@ class MinAtarCNN(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = Conv(16 * self.scale, (3, 3), (1, 1), padding=self.padding,
-                    kernel_init=nn.initializers.xavier_uniform(), name="conv_0")(x.astype(jnp.float32))
+                 kernel_init=nn.initializers.xavier_uniform(), name="conv_0")(x.astype(jnp.float32))
         return expose(self, "conv_0", x, activation_fn(self.activation))
 
 
